@@ -1,0 +1,1 @@
+"""Metrics (filled in by the metrics work)."""
