@@ -1,0 +1,75 @@
+"""A registry of model builders by name: ``create_model("tan_r50", num_classes=157)``."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Callable
+
+from torch import nn
+
+from ..errors import InputError
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Register a builder under its function name; a second builder with the same name is a bug."""
+    name = fn.__name__
+    if name in _BUILDERS:
+        raise ValueError(f"model {name!r} is already registered")
+    _BUILDERS[name] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, sorted."""
+    return sorted(_BUILDERS)
+
+
+def model_arguments(name: str) -> dict[str, object]:
+    """The keyword arguments a builder takes, with their defaults."""
+    return {p.name: p.default for p in inspect.signature(_builder(name)).parameters.values()}
+
+
+def _builder(name: str) -> Callable[..., nn.Module]:
+    if name not in _BUILDERS:
+        raise InputError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    return _BUILDERS[name]
+
+
+def create_model(name: str, num_classes: int = 157, pretrained: "str | Path | None" = None, **kwargs) -> nn.Module:
+    """Build a registered model.
+
+    Args:
+        name: one of :func:`list_models`.
+        num_classes: K, outputs per frame.
+        pretrained: ``None`` (random 2D init; temporal modules identity), ``"imagenet"`` (the
+            torchvision ImageNet ResNet of the model's depth, downloaded once, hash-checked), or a
+            path to a state dict in torchvision's ResNet layout.
+        **kwargs: builder arguments, e.g. ``levels=(3, 4)`` or ``dilations=(1,)`` for TAN models.
+
+    The model records how it was built in ``model.build_args`` so checkpoints can rebuild it.
+    """
+    builder = _builder(name)
+    try:
+        inspect.signature(builder).bind(num_classes=num_classes, **kwargs)
+    except TypeError:
+        allowed = ", ".join(k for k in model_arguments(name) if k != "num_classes")
+        raise InputError(f"model {name!r} does not take {sorted(kwargs)}; it takes: {allowed}") from None
+    try:
+        model = builder(num_classes=num_classes, **kwargs)
+    except ValueError as e:
+        raise InputError(f"model {name!r}: {e}") from None
+    model.build_args = {"name": name, "num_classes": num_classes, **kwargs}
+    if pretrained is not None:
+        from .weights import load_pretrained
+
+        if pretrained == "imagenet":
+            weights = getattr(model, "imagenet_weights", None)
+            if weights is None:
+                raise InputError(f"model {name!r} has no ImageNet weights; pass pretrained=None or a file path")
+            model.load_report = load_pretrained(model, weights)
+        else:
+            model.load_report = load_pretrained(model, Path(pretrained))
+    return model

@@ -1,0 +1,307 @@
+"""Model zoo tests: shapes, gradients, equivalences, receptive field, weights (CPU, no network)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+import tan_video as tv
+from tan_video.errors import InputError
+from tan_video.models import TemporalAggregation, Weights, load_pretrained, register_model
+from tan_video.models import tan as tan_module
+
+FIXTURE = Path(__file__).parent / "fixtures" / "resnet50_state_dict.txt"
+R50_LAYERS = (3, 4, 6, 3)
+
+
+def read_fixture() -> list[tuple[str, tuple[int, ...]]]:
+    """torchvision resnet50's state-dict (key, shape) list, in file order."""
+    rows = []
+    for line in FIXTURE.read_text().splitlines():
+        if line.startswith("#"):
+            continue
+        key, *shape = line.split()
+        rows.append((key, tuple(int(s) for s in shape[0].split(",")) if shape else ()))
+    return rows
+
+
+def random_resnet_state_dict(rows, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A plausible 2D ResNet state dict with the fixture's names and shapes (He-scaled convs)."""
+    g = torch.Generator().manual_seed(seed)
+    sd = {}
+    for key, shape in rows:
+        if key.endswith("num_batches_tracked"):
+            sd[key] = torch.tensor(7)
+        elif len(shape) == 4 or key == "fc.weight":
+            fan_in = shape[1] * (shape[2] * shape[3] if len(shape) == 4 else 1)
+            sd[key] = torch.randn(shape, generator=g) * (2.0 / fan_in) ** 0.5
+        elif key.endswith(("running_var", ".weight")):  # BN scale / variance: positive, near 1
+            sd[key] = 0.5 + torch.rand(shape, generator=g)
+        else:  # BN bias / running mean, fc bias
+            sd[key] = 0.1 * torch.randn(shape, generator=g)
+    return sd
+
+
+def reference_resnet_features(sd: dict, frames: torch.Tensor, layers) -> torch.Tensor:
+    """A 2D ResNet v1.5 written with functional ops over torchvision's key names: (N,3,H,W) -> (N,C)."""
+
+    def bn(prefix, y):
+        return F.batch_norm(y, sd[prefix + ".running_mean"], sd[prefix + ".running_var"],
+                            sd[prefix + ".weight"], sd[prefix + ".bias"], False, 0.0, 1e-5)
+
+    y = F.relu(bn("bn1", F.conv2d(frames, sd["conv1.weight"], stride=2, padding=3)))
+    y = F.max_pool2d(y, 3, 2, 1)
+    for li, n in enumerate(layers, start=1):
+        for b in range(n):
+            p, s = f"layer{li}.{b}", (2 if li > 1 and b == 0 else 1)  # v1.5: stride on the 3x3
+            out = F.relu(bn(p + ".bn1", F.conv2d(y, sd[p + ".conv1.weight"])))
+            out = F.relu(bn(p + ".bn2", F.conv2d(out, sd[p + ".conv2.weight"], stride=s, padding=1)))
+            out = bn(p + ".bn3", F.conv2d(out, sd[p + ".conv3.weight"]))
+            if p + ".downsample.0.weight" in sd:
+                y = bn(p + ".downsample.1", F.conv2d(y, sd[p + ".downsample.0.weight"], stride=s))
+            y = F.relu(out + y)
+    return y.mean(dim=(2, 3))
+
+
+def randomize_temporal(model: torch.nn.Module, std: float = 0.05, seed: int = 0) -> None:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for ta in model.modules():
+            if isinstance(ta, TemporalAggregation):
+                for conv in ta.convs:
+                    conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * std)
+
+
+# -- every registered model ---------------------------------------------------------------------
+@pytest.mark.parametrize("name", tv.list_models())
+def test_shapes_no_nans_and_every_parameter_gets_a_gradient(name):
+    torch.manual_seed(0)
+    model = tv.create_model(name, num_classes=7)
+    x = torch.randn(2, 3, 8, 64, 64)
+    logits = model(x)
+    assert logits.shape == (2, 8, 7)
+    assert torch.isfinite(logits).all()
+    logits.sum().backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not no_grad, f"parameters without gradient: {no_grad[:5]}"
+    assert model.build_args == {"name": name, "num_classes": 7}
+
+
+@pytest.mark.parametrize("name", ["tan_tiny", "tiny_2d_lstm", "tiny_3d"])
+def test_any_clip_length_gives_one_output_per_frame(name):
+    model = tv.create_model(name, num_classes=3).eval()
+    for t in (1, 5, 16, 23):
+        assert model(torch.randn(1, 3, t, 64, 64)).shape == (1, t, 3)
+
+
+def test_video_scores_average_frame_probabilities():
+    logits = torch.tensor([[[0.0, 2.0], [2.0, -2.0]]])  # (1, T=2, K=2)
+    expected = torch.stack([torch.sigmoid(logits[0, :, k]).mean() for k in range(2)])
+    assert torch.allclose(tv.video_scores(logits)[0], expected)
+
+
+# -- identity at initialisation -----------------------------------------------------------------
+def test_tan_from_2d_weights_equals_per_frame_resnet(tmp_path):
+    sd = random_resnet_state_dict(read_fixture())
+    path = tmp_path / "resnet50-random.pth"
+    torch.save(sd, path)
+    model = tv.create_model("tan_r50", num_classes=5, pretrained=path).eval()
+    clip = torch.randn(1, 3, 6, 64, 64)
+    with torch.no_grad():
+        feats = model.forward_features(clip)[0]  # (T, C)
+        ref = reference_resnet_features(sd, clip[0].transpose(0, 1), R50_LAYERS)  # frame by frame
+    assert feats.shape == ref.shape == (6, 2048)
+    torch.testing.assert_close(feats, ref, rtol=1e-4, atol=1e-4)
+    # What was not loaded, and why: exactly the temporal modules and the new classifier.
+    report = model.load_report
+    assert set(report.unused) == {"fc.weight", "fc.bias"}
+    assert all(k.startswith(("ta1.", "ta2.", "ta3.", "ta4.", "fc.")) for k in report.not_loaded)
+    assert sum(k.startswith("ta") for k in report.not_loaded) == 12  # 4 modules x 3 branches
+    assert "identity" in report.not_loaded["ta1.convs.0.weight"]
+
+
+def test_temporal_modules_start_as_identity_for_every_ablation():
+    x = torch.rand(2, 16, 5, 3, 3)  # non-negative, like the ReLU features a TA module follows
+    for dil in [(1, 2, 3), (1,), (2, 4)]:
+        ta = TemporalAggregation(16, 3, dil)
+        assert torch.equal(ta(x), x)
+
+
+# -- receptive field ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kwargs,radius",
+    [({}, 12), ({"dilations": (1,)}, 4), ({"levels": (4,)}, 3), ({"levels": (3, 4)}, 6), ({"levels": ()}, 0)],
+)
+def test_perturbing_one_frame_changes_outputs_only_within_the_receptive_field(kwargs, radius):
+    torch.manual_seed(0)
+    model = tv.create_model("tan_tiny", num_classes=4, **kwargs).eval()
+    randomize_temporal(model)
+    assert model.temporal_radius == radius
+    t, frame = 40, 20
+    x = torch.randn(1, 3, t, 32, 32)
+    y = x.clone()
+    y[:, :, frame] += torch.randn(3, 32, 32)
+    with torch.no_grad():
+        diff = (model(x) - model(y)).abs().amax(dim=(0, 2))  # (T,)
+    changed = torch.nonzero(diff > 1e-5 * diff.max()).flatten().tolist()
+    assert changed == list(range(frame - radius, frame + radius + 1))
+
+
+# -- fusion -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kernel_size,dilations", [(3, (1, 2, 3)), (3, (1,)), (5, (1, 2, 4))])
+def test_fused_module_equals_unfused(kernel_size, dilations):
+    torch.manual_seed(0)
+    ta = TemporalAggregation(8, kernel_size, dilations)
+    randomize_temporal(ta, std=0.2)
+    x = torch.randn(2, 8, 20, 3, 5)
+    ref = ta(x)
+    ta.fuse()
+    assert ta.fused.kernel_size == ((kernel_size - 1) * max(dilations) + 1, 1)
+    assert len(list(ta.parameters())) == 1
+    torch.testing.assert_close(ta(x), ref, rtol=1e-5, atol=1e-5)
+    assert ta.fuse() is ta  # idempotent
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_model_equals_unfused_model(channels_last):
+    torch.manual_seed(0)
+    model = tv.create_model("tan_tiny", num_classes=6).eval()
+    randomize_temporal(model)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 18, 48, 48)
+    with torch.no_grad():
+        ref = model(x)
+        fused = model.fuse()(x)
+    torch.testing.assert_close(fused, ref, rtol=1e-4, atol=1e-4)
+
+
+# -- parameter counts and state-dict names --------------------------------------------------------
+def _bottleneck_params(cin: int, planes: int, downsample: bool) -> int:
+    out = 4 * planes
+    n = cin * planes + 9 * planes * planes + planes * out + 2 * (planes + planes + out)  # convs + BN
+    if downsample:
+        n += cin * out + 2 * out
+    return n
+
+
+def analytic_tan_r50_params(num_classes: int, levels=(1, 2, 3, 4), branches: int = 3, kernel: int = 3) -> int:
+    n = 3 * 64 * 7 * 7 + 2 * 64  # stem conv + BN
+    cin = 64
+    for level, (planes, blocks) in enumerate(zip((64, 128, 256, 512), R50_LAYERS), start=1):
+        for b in range(blocks):
+            n += _bottleneck_params(cin, planes, downsample=(b == 0))
+            cin = 4 * planes
+        if level in levels:
+            n += branches * kernel * cin * cin  # full channel-mixing temporal convs, no bias
+    return n + cin * num_classes + num_classes
+
+
+@pytest.mark.parametrize("kwargs,levels,branches", [
+    ({}, (1, 2, 3, 4), 3), ({"levels": (4,)}, (4,), 3), ({"dilations": (1,)}, (1, 2, 3, 4), 1)])
+def test_tan_r50_parameter_count_matches_formula(kwargs, levels, branches):
+    model = tv.create_model("tan_r50", num_classes=157, **kwargs)
+    assert sum(p.numel() for p in model.parameters()) == analytic_tan_r50_params(157, levels, branches)
+
+
+def test_fixture_is_torchvisions_resnet50():
+    rows = read_fixture()
+    assert len(rows) == 320
+    params = sum(torch.Size(s).numel() for k, s in rows if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+    assert params == 25_557_032  # torchvision's published resnet50 count
+    with_two_classes = sum(torch.Size(s).numel() for _, s in rows) - 2048 * 1000 - 1000 + 2048 * 2 + 2
+    assert with_two_classes == 23_565_303  # a printed 2-class resnet50 checkpoint listing
+
+
+def test_2d_path_state_dict_names_and_shapes_are_torchvisions():
+    rows = read_fixture()
+    sd = tv.create_model("tan_r50", num_classes=1000).state_dict()
+    mine = [(k, tuple(v.shape)) for k, v in sd.items() if not k.startswith("ta")]
+    assert mine == rows
+    sd3d = tv.create_model("r50_3d", num_classes=1000).state_dict()
+    assert list(sd3d) == [k for k, _ in rows]
+    assert sd3d["layer1.0.conv2.weight"].shape == (64, 64, 3, 3, 3)
+
+
+# -- pretrained weights -------------------------------------------------------------------------
+def test_3d_baseline_inflates_2d_weights(tmp_path):
+    sd = random_resnet_state_dict(read_fixture())
+    torch.save(sd, tmp_path / "r50.pth")
+    model = tv.create_model("r50_3d", num_classes=3, pretrained=tmp_path / "r50.pth")
+    w = model.state_dict()["layer2.0.conv2.weight"]
+    torch.testing.assert_close(w, sd["layer2.0.conv2.weight"].unsqueeze(2).repeat(1, 1, 3, 1, 1) / 3)
+    assert "layer2.0.conv2.weight" in model.load_report.inflated
+
+
+def test_lstm_baseline_loads_2d_weights_and_reports_its_new_head(tmp_path):
+    torch.save(random_resnet_state_dict(read_fixture()), tmp_path / "r50.pth")
+    model = tv.create_model("r50_2d_lstm", num_classes=3, pretrained=tmp_path / "r50.pth")
+    assert "lstm.weight_ih_l0" in model.load_report.not_loaded
+    assert "LSTM" in model.load_report.not_loaded["lstm.weight_ih_l0"]
+
+
+def test_wrong_backbone_file_is_refused(tmp_path):
+    sd = random_resnet_state_dict(read_fixture())
+    deeper = dict(sd, **{"layer3.6.conv1.weight": torch.zeros(256, 1024, 1, 1)})  # a ResNet-101 key
+    torch.save(deeper, tmp_path / "r101ish.pth")
+    with pytest.raises(InputError, match="r101ish.pth.*does not match"):
+        tv.create_model("tan_r50", pretrained=tmp_path / "r101ish.pth")
+    missing = {k: v for k, v in sd.items() if not k.startswith("layer4.2.")}
+    torch.save(missing, tmp_path / "short.pth")
+    with pytest.raises(InputError, match="tensors missing"):
+        tv.create_model("tan_r50", pretrained=tmp_path / "short.pth")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(InputError, match="junk.pth"):
+        tv.create_model("tan_r50", pretrained=tmp_path / "junk.pth")
+    with pytest.raises(InputError, match="no such weights file"):
+        tv.create_model("tan_r50", pretrained=tmp_path / "absent.pth")
+
+
+def test_imagenet_weights_download_by_url_with_hash_check(tmp_path, monkeypatch):
+    sd = random_resnet_state_dict(read_fixture(), seed=3)
+    staged = tmp_path / "staged.pth"
+    torch.save(sd, staged)
+    digest = hashlib.sha256(staged.read_bytes()).hexdigest()
+    server = tmp_path / "server"
+    server.mkdir()
+    good = server / f"resnet50-{digest[:8]}.pth"
+    good.write_bytes(staged.read_bytes())
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("TAN_VIDEO_CACHE", str(cache))
+    weights = Weights("resnet50.test", good.as_uri(), "resnet50")
+    monkeypatch.setitem(tan_module.IMAGENET_RESNET, 50, weights)
+
+    model = tv.create_model("tan_r50", num_classes=4, pretrained="imagenet")
+    assert (cache / good.name).is_file()  # downloaded into the cache
+    torch.testing.assert_close(model.state_dict()["layer1.0.conv1.weight"], sd["layer1.0.conv1.weight"])
+    good.unlink()  # a second load comes from the cache, no download
+    tv.create_model("tan_r50", num_classes=4, pretrained="imagenet")
+
+    bad = server / "resnet50-00000000.pth"
+    bad.write_bytes(staged.read_bytes())
+    with pytest.raises(InputError, match="hash"):
+        load_pretrained(tv.create_model("tan_r50"), Weights("bad", bad.as_uri(), "resnet50"))
+    assert not (cache / bad.name).exists()  # never a half-checked file in the cache
+
+
+# -- registry and arguments ---------------------------------------------------------------------
+def test_registry_errors_are_clear():
+    with pytest.raises(InputError, match="unknown model 'tan_r18'.*tan_r50"):
+        tv.create_model("tan_r18")
+    with pytest.raises(InputError, match="does not take.*levels"):
+        tv.create_model("r50_3d", levels=(4,))
+    with pytest.raises(InputError, match="levels must be a subset"):
+        tv.create_model("tan_tiny", levels=(5,))
+    with pytest.raises(InputError, match="no ImageNet weights"):
+        tv.create_model("tan_tiny", pretrained="imagenet")
+    with pytest.raises(ValueError, match="already registered"):
+        register_model(tan_module.tan_r50)
+
+
+def test_paper_names_are_registered():
+    expected = {"tan_r50", "tan_r101", "tan_r152", "r50_2d_lstm", "r50_3d", "tan_tiny", "tiny_2d_lstm", "tiny_3d"}
+    assert expected <= set(tv.list_models())
