@@ -61,6 +61,7 @@ class ResNet3D(nn.Module):
     """
 
     temporal_stride = 8
+    memory_format = torch.channels_last_3d
 
     def __init__(self, layers: Sequence[int], num_classes: int, planes: Sequence[int] = (64, 128, 256, 512),
                  stem_width: int = 64, drop_rate: float = 0.5, in_chans: int = 3):
@@ -97,6 +98,8 @@ class ResNet3D(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Clip ``(B, 3, T, H, W)`` -> features ``(B, T', C)`` at the reduced rate ``T' = ceil(T/8)``."""
+        if self.conv1.weight.is_contiguous(memory_format=torch.channels_last_3d):
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         y = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         for i in range(1, 5):
             y = getattr(self, f"layer{i}")(y)
