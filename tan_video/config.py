@@ -1,0 +1,173 @@
+"""Typed run configuration: YAML files mapped onto dataclasses, with dotted ``KEY=VALUE`` overrides.
+
+A config file may name a ``base:`` file (relative to itself) whose values it overlays, so the
+paper's ablations are small overlays of one recipe. Unknown keys are errors that name the file.
+The resolved config is written beside every run (``config.yaml``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+
+
+@dataclass
+class ModelConfig:
+    name: str = "tan_r50"
+    num_classes: int | None = None  # None: the length of the class list
+    pretrained: str | None = None  # None | "imagenet" | path to a 2D ResNet state dict
+    init_from: str | None = None  # a tan-video checkpoint to fine-tune from (new head if K differs)
+    args: dict[str, Any] = field(default_factory=dict)  # builder arguments: levels, dilations, ...
+
+
+@dataclass
+class DataConfig:
+    annotations: str | None = None
+    format: str | None = None  # charades_csv | dense_json | multithumos_txt | activitynet_json
+    class_base: int = 0
+    classes: str | None = None  # class list file (Charades_v1_classes.txt, classes.txt)
+    test_annotations: str | None = None  # when the test split lives in its own file (Charades CSVs)
+    videos: str | None = None  # folder of video files or of per-video frame folders
+    fps: float = 4.0
+    clip_frames: int = 16
+    size: int = 224
+    resize: int | None = None  # short side before cropping; None: size * 8 / 7 (256 for 224)
+    protocol: str = "frames"  # frames (every sampled frame) | charades (25 points per video)
+    label_list: str | None = None  # single-label pretraining: "path label" list (Table 5)
+    num_workers: int = 2
+    cache_videos: bool = False  # keep decoded videos in memory (small datasets, e.g. the demo)
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    lr: float = 1.0e-4
+    lr_steps: list[int] = field(default_factory=lambda: [10])  # epochs where lr is multiplied by lr_gamma
+    lr_gamma: float = 0.1
+    weight_decay: float = 0.0
+    batch_size: int = 8
+    accumulate: int = 1
+    precision: str = "bf16-mixed"
+    channels_last: bool = True
+    max_steps: int = -1
+    val_every: int = 1  # epochs between validations; 0: only at the end
+    seed: int = 0
+    mode: str = "multilabel"  # multilabel (BCE on dense targets) | single_label (softmax, pretraining)
+    out: str = "runs/default"
+    devices: Any = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    accelerator: str = "auto"
+    progress: bool = True
+    log_every: int = 10
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "args" else v
+    return out
+
+
+def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    if not path.is_file():
+        raise InputError("no such config file", path=path)
+    if path.resolve() in seen:
+        raise InputError("config files include each other in a loop", path=path)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        raise InputError(f"invalid YAML ({getattr(e, 'problem', e)})", path=path,
+                         line=None if line is None else line + 1) from None
+    if not isinstance(raw, dict):
+        raise InputError("a config file must be a mapping of sections", path=path)
+    base = raw.pop("base", None)
+    if base:
+        raw = _merge(_read_yaml((path.parent / base), seen + (path.resolve(),)), raw)
+    return raw
+
+
+def _parse_override(text: str) -> tuple[list[str], Any]:
+    if "=" not in text:
+        raise InputError(f"override {text!r} is not KEY=VALUE (e.g. train.epochs=5)")
+    key, value = text.split("=", 1)
+    try:
+        parsed = yaml.safe_load(value) if value != "" else None
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip().split("."), parsed
+
+
+def _build(cls, values: dict, where: str):
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            raise InputError(f"{where}: unknown key {key!r}; known: {', '.join(names)}")
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                defaults: dict | None = None) -> Config:
+    """Read a YAML config (and its ``base:`` chain), apply ``section.key=value`` overrides."""
+    raw = _merge(defaults or {}, _read_yaml(Path(path)) if path is not None else {})
+    for text in overrides:
+        keys, value = _parse_override(text)
+        node = raw
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise InputError(f"override {text!r}: {k} is not a section")
+        node[keys[-1]] = value
+    label = str(path) if path is not None else "config"
+    for section in raw:
+        if section not in ("model", "data", "train"):
+            raise InputError(f"{label}: unknown section {section!r}; known: model, data, train")
+        if not isinstance(raw[section], dict):
+            raise InputError(f"{label}: section {section!r} must be a mapping")
+    cfg = Config(
+        model=_build(ModelConfig, raw.get("model", {}), f"{label}: model"),
+        data=_build(DataConfig, raw.get("data", {}), f"{label}: data"),
+        train=_build(TrainConfig, raw.get("train", {}), f"{label}: train"),
+    )
+    _check_types(cfg, label)
+    return cfg
+
+
+def _check_types(cfg: Config, label: str) -> None:
+    """Catch the common typo classes early (a string where a number belongs)."""
+    for section in ("model", "data", "train"):
+        obj = getattr(cfg, section)
+        for f in dataclasses.fields(obj):
+            value, default = getattr(obj, f.name), f.default
+            if value is None or default is None or default is dataclasses.MISSING:
+                continue
+            if isinstance(default, bool) and not isinstance(value, bool):
+                raise InputError(f"{label}: {section}.{f.name} must be true or false, got {value!r}")
+            if isinstance(default, (int, float)) and not isinstance(default, bool):
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise InputError(f"{label}: {section}.{f.name} must be a number, got {value!r}")
+                if isinstance(default, float):
+                    setattr(obj, f.name, float(value))
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
