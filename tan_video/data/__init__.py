@@ -1,5 +1,7 @@
 """Data: annotations, video decoding, datasets, the built-in synthetic benchmark."""
 
 from .annotations import VideoAnnotation, dense_targets
+from .annotations import ANNOTATION_FORMATS, AnnotationList, read_annotations, read_class_names, write_dense_json
 
 __all__ = ["VideoAnnotation", "dense_targets"]
+__all__ += ["ANNOTATION_FORMATS", "AnnotationList", "read_annotations", "read_class_names", "write_dense_json"]
