@@ -9,6 +9,7 @@ import csv
 import json
 import logging
 import math
+import numbers
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -107,7 +108,7 @@ class _Collector:
     def add(self, video_id: str, duration: float, segments: Iterable[tuple[int, float, float]],
             subset: str | None, line: int | None = None) -> None:
         if video_id in self.ids:
-            raise InputError(f"video {video_id} appears twice", path=self.path, line=line)
+            raise InputError(f"video {_shown(video_id)} appears twice", path=self.path, line=line)
         self.ids.add(video_id)
         kept: list[tuple[int, float, float]] = []
         for cls, start, end in segments:
@@ -150,9 +151,14 @@ class _Collector:
         return AnnotationList(self.videos, stats=s, class_names=class_names, path=str(self.path))
 
 
+def _shown(video_id: str) -> str:
+    # Error messages are one line: an id with whitespace or control characters is quoted.
+    return video_id if video_id.isprintable() and not any(c.isspace() for c in video_id) else repr(video_id)
+
+
 def _number(value: object, what: str, path: Path, line: int | None = None, where: str = "") -> float:
     """A finite float from a CSV token or a JSON value, else InputError naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, str)):
         raise InputError(f"{where}{what} must be a number, got {value!r}", path=path, line=line)
     try:
         x = float(value)
@@ -255,12 +261,13 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
         by_index[idx] = (name, lineno)
     base = min(by_index)
     allowed_bases = (0,) if style == "charades" else (0, 1)
-    expected = set(range(base, base + len(by_index)))
-    if base not in allowed_bases or set(by_index) != expected:
-        missing = sorted(set(range(allowed_bases[0], max(by_index) + 1)) - set(by_index))
-        detail = f"missing {missing[:5]}" if missing else f"first index is {base}"
-        raise InputError(f"class indices must be consecutive from {' or '.join(map(str, allowed_bases))}; "
-                         f"{detail}", path=path)
+    if base not in allowed_bases:
+        base = allowed_bases[0]
+    missing = sorted(set(range(base, max(by_index) + 1)) - set(by_index))
+    if missing:
+        first = " or ".join(map(str, allowed_bases))
+        raise InputError(f"class indices must run consecutively from {first}; missing {missing[:5]}"
+                         f"{' ...' if len(missing) > 5 else ''}", path=path)
     ordered = [by_index[i] for i in sorted(by_index)]
     _check_unique([n for n, _ in ordered], [ln for _, ln in ordered], path)
     return [n for n, _ in ordered]
@@ -283,6 +290,8 @@ def _read_lines(path: Path) -> list[str]:
         raise InputError("is a directory, expected a file", path=path) from None
     except UnicodeDecodeError as e:
         raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path) from None
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", path=path) from None
 
 
 # -- the entry point --------------------------------------------------------------------------
@@ -370,7 +379,7 @@ def _detect(path: Path) -> tuple[str, Any]:
         try:
             with open(path, newline="", encoding="utf-8") as f:
                 header = next(csv.reader(f), [])
-        except (UnicodeDecodeError, csv.Error) as e:
+        except (UnicodeDecodeError, csv.Error, OSError) as e:
             raise InputError(f"unreadable CSV header: {e}", path=path, line=1) from None
         if "actions" in (h.strip() for h in header):
             return "charades_csv", None
@@ -414,7 +423,7 @@ def _read_charades_csv(path: Path, class_base: int, names: list[str] | None,
                 vid = values["id"].strip()
                 if not vid:
                     raise InputError("empty video id", path=path, line=lineno)
-                where = f"video {vid}: "
+                where = f"video {_shown(vid)}: "
                 duration = _duration(values["length"].strip(), path, lineno, where)
                 segments = []
                 for item in values["actions"].split(";"):
@@ -432,6 +441,8 @@ def _read_charades_csv(path: Path, class_base: int, names: list[str] | None,
         raise InputError(f"not UTF-8 text ({e.reason})", path=path) from None
     except csv.Error as e:
         raise InputError(f"malformed CSV: {e}", path=path) from None
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", path=path) from None
     return out.finish(names)
 
 
@@ -465,6 +476,10 @@ def _load_json(path: Path) -> Any:
         raise InputError(f"invalid JSON: {e.msg} (column {e.colno})", path=path, line=e.lineno) from None
     except _DuplicateKey as e:
         raise InputError(f"key {e.args[0]!r} appears twice in one object", path=path) from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply", path=path) from None
+    except OSError as e:
+        raise InputError(f"cannot read: {e.strerror or e}", path=path) from None
 
 
 def _videos_object(data: Any, path: Path, what: str) -> dict[str, Any]:
@@ -485,7 +500,7 @@ def _read_dense_json(data: Any, path: Path, class_base: int, names: list[str] | 
     """``{vid: {"subset": s, "duration": d, "actions": [[cls, start, end], ...]}}``."""
     out = _Collector(path)
     for vid, entry in _videos_object(data, path, "a dense JSON file").items():
-        where = f"video {vid}: "
+        where = f"video {_shown(vid)}: "
         if not isinstance(entry, dict):
             raise InputError(f"{where}expected an object with duration and actions", path=path)
         for key in ("duration", "actions"):
@@ -521,7 +536,7 @@ def _read_activitynet(data: Any, path: Path, names: list[str] | None, subset: st
     # on every label in the file (sorted unique names).
     parsed = []
     for vid, entry in database.items():
-        where = f"video {vid}: "
+        where = f"video {_shown(vid)}: "
         if not isinstance(entry, dict):
             raise InputError(f"{where}expected an object with duration and annotations", path=path)
         if "duration" not in entry:
@@ -551,7 +566,7 @@ def _read_activitynet(data: Any, path: Path, names: list[str] | None, subset: st
         segments = []
         for label, start, end in segs:
             if label not in index:
-                raise InputError(f"video {vid}: label {label!r} is not among the {len(names)} classes given",
+                raise InputError(f"video {_shown(vid)}: label {label!r} is not among the {len(names)} classes given",
                                  path=path)
             segments.append((index[label], start, end))
         out.add(vid, duration, segments, video_subset)
