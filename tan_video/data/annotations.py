@@ -122,8 +122,8 @@ class _Collector:
             if start > duration or end < 0:
                 self.stats["dropped_outside"] += 1
                 continue
-            # Ends past the video (common in Charades: `length` is rounded, annotators
-            # overshoot) are clipped so every segment lies inside the video it labels.
+            # Ends past the video occur in Charades (`length` and the action times disagree);
+            # clipping keeps every segment inside the video it labels.
             c_start, c_end = max(start, 0.0), min(end, duration)
             if (c_start, c_end) != (start, end):
                 self.stats["clipped"] += 1
