@@ -1,0 +1,76 @@
+"""Self-describing checkpoints: a file alone rebuilds the model for evaluate / predict / export.
+
+Two kinds are read:
+
+- ``model.pt`` (written at the end of training): ``{"format": "tan-video-model/1",
+  "build_args": {name, num_classes, levels, ...}, "state_dict", "class_names", "fps", "size",
+  "mean", "std", ...}``: plain tensors and Python literals, loaded with ``weights_only=True``.
+- Lightning's ``*.ckpt`` (resumable training state): the same information lives in its
+  ``hyper_parameters``; the model's tensors are under the ``model.`` prefix.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .errors import InputError
+from .models import create_model
+
+FORMAT = "tan-video-model/1"
+
+
+def save_model_file(path: str | Path, model: nn.Module, meta: dict) -> Path:
+    """Write ``model.pt`` atomically (temporary name, then rename)."""
+    path = Path(path)
+    payload = {"format": FORMAT, "build_args": dict(model.build_args),
+               "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, **meta}
+    payload["mean"], payload["std"] = list(payload.get("mean", ())), list(payload.get("std", ()))
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """``{"build_args", "state_dict", "class_names", "fps", "size", ...}`` from either kind of file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("no such checkpoint", path=path)
+    try:
+        # Lightning stores the LR scheduler's milestones as a Counter: allow just that type.
+        with torch.serialization.safe_globals([collections.Counter]):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise InputError(f"not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})",
+                         path=path) from None
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        return obj
+    if isinstance(obj, dict) and "hyper_parameters" in obj and "state_dict" in obj:
+        hp = obj["hyper_parameters"]
+        try:
+            return {"format": "lightning", "build_args": dict(hp["model_args"]),
+                    "state_dict": {k[len("model."):]: v for k, v in obj["state_dict"].items() if k.startswith("model.")},
+                    "class_names": list(hp["class_names"]), "fps": hp["fps"], "size": hp["size"],
+                    "clip_frames": hp.get("clip_frames", 16), "mode": hp.get("mode", "multilabel")}
+        except KeyError as e:
+            raise InputError(f"Lightning checkpoint without tan-video hyper-parameter {e}", path=path) from None
+    raise InputError("not a tan-video checkpoint (no model description inside)", path=path)
+
+
+def build_model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
+    """Rebuild the registered model the checkpoint describes and load its weights (strict)."""
+    ckpt = load_checkpoint(path)
+    args = dict(ckpt["build_args"])
+    model = create_model(args.pop("name"), **args)
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise InputError(f"weights do not fit model {ckpt['build_args']['name']!r}: {first[:160]}", path=path) from None
+    meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
+    return model, meta

@@ -1,0 +1,103 @@
+"""Scoring dense predictions of whole videos with the official protocols (DESIGN.md section 2).
+
+Every number is reported under the name of its protocol:
+
+- ``frame_map``: every sampled frame (MultiTHUMOS / THUMOS14 style); classes without a positive
+  frame are excluded and counted in ``classes_excluded``.
+- ``video_map``: Charades classify: one score per video (mean of its frame probabilities, paper
+  section 4.3) against its video-level labels; unlabelled videos ranked last.
+- ``charades_localize_map``: Charades localize: 25 points per video at ``(j-1)/25 * length``,
+  each scored by the nearest sampled frame; every point counts, unlabelled ones included.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import metrics
+from .data.annotations import VideoAnnotation, dense_targets
+
+PROTOCOLS = {
+    "frame_map": "mean AP over classes of every sampled frame; classes without positives excluded",
+    "video_map": "Charades classify: video score = mean frame probability; unlabelled videos last",
+    "charades_localize_map": "Charades localize: 25 points per video at (j-1)/25*length, nearest frame's score",
+}
+
+
+@dataclass
+class VideoPrediction:
+    """Dense probabilities ``(T, K)`` of one video at sample times ``(T,)``, with its annotation."""
+
+    annotation: VideoAnnotation
+    times: np.ndarray
+    scores: np.ndarray
+
+    @property
+    def video_id(self) -> str:
+        return self.annotation.video_id
+
+
+def video_labels(annotation: VideoAnnotation, num_classes: int) -> np.ndarray:
+    """Multi-hot ``(K,)``: the classes with at least one segment in the video."""
+    labels = np.zeros(num_classes, dtype=np.float32)
+    for cls, _, _ in annotation.segments:
+        labels[cls] = 1.0
+    return labels
+
+
+def localize_scores(pred: VideoPrediction) -> tuple[np.ndarray, np.ndarray]:
+    """The 25 Charades localize points of one video: ``(scores (25, K), labels (25, K))``."""
+    times25 = metrics.charades_localize_times(pred.annotation.duration)
+    nearest = np.abs(pred.times[None, :] - times25[:, None]).argmin(axis=1)
+    return pred.scores[nearest], dense_targets(pred.annotation, times25, pred.scores.shape[1])
+
+
+def compute_metrics(preds: list[VideoPrediction], class_names: list[str], protocol: str = "frames") -> dict:
+    """All metrics that apply, named by protocol, plus per-class frame AP."""
+    k = len(class_names)
+    scores = np.concatenate([p.scores for p in preds])
+    targets = np.concatenate([dense_targets(p.annotation, p.times, k) for p in preds])
+    frame_map, per_class = metrics.frame_map(scores, targets)
+    vscores = np.stack([p.scores.mean(axis=0) for p in preds])
+    vlabels = np.stack([video_labels(p.annotation, k) for p in preds])
+    result = {
+        "frame_map": float(frame_map),
+        "video_map": float(metrics.charades_classify_map(vscores, vlabels)),
+        "num_videos": len(preds),
+        "num_frames": int(scores.shape[0]),
+        "classes_excluded": int(np.isnan(per_class).sum()),
+        "per_class_ap": {name: (None if np.isnan(ap) else float(ap)) for name, ap in zip(class_names, per_class)},
+    }
+    if protocol == "charades":
+        loc = [localize_scores(p) for p in preds]
+        result["charades_localize_map"] = float(metrics.charades_localize_map(
+            np.concatenate([s for s, _ in loc]), np.concatenate([lab for _, lab in loc])))
+    result["protocols"] = {name: PROTOCOLS[name] for name in PROTOCOLS if name in result}
+    return result
+
+
+def write_evaluation(out_dir: str | Path, preds: list[VideoPrediction], result: dict,
+                     class_names: list[str], protocol: str) -> list[Path]:
+    """``metrics.json``, ``per_class_ap.csv`` and the official Charades submission files."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    with open(out / "per_class_ap.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["class_index", "class", "frame_ap"])
+        for i, name in enumerate(class_names):
+            ap = result["per_class_ap"][name]
+            w.writerow([i, name, "" if ap is None else f"{ap:.6f}"])
+    ids = [p.video_id for p in preds]
+    written = [out / "metrics.json", out / "per_class_ap.csv", out / "classify_submission.txt"]
+    metrics.write_charades_classify(out / "classify_submission.txt", ids, np.stack([p.scores.mean(0) for p in preds]))
+    if protocol == "charades":
+        metrics.write_charades_localize(out / "localize_submission.txt", ids,
+                                        np.stack([localize_scores(p)[0] for p in preds]))
+        written.append(out / "localize_submission.txt")
+    return written

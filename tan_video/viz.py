@@ -1,0 +1,89 @@
+"""Pictures: action timelines (paper Fig. 6) and per-class AP charts.
+
+matplotlib with the Agg backend (files only, no screen needed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_timeline(path: str | Path, times: np.ndarray, class_names: Sequence[str],
+                  rows: Mapping[str, np.ndarray], classes: Sequence[int] | None = None,
+                  title: str = "") -> Path:
+    """One panel per row (ground truth first, then each model), classes x time, shade = score.
+
+    Args:
+        times: ``(T,)`` sample times in seconds.
+        rows: name -> ``(T, K)`` scores in [0, 1] (ground truth as 0/1).
+        classes: which class indices to show (default: those any row scores above 0.5).
+    """
+    plt = _pyplot()
+    arrays = {name: np.asarray(a, dtype=np.float32) for name, a in rows.items()}
+    if classes is None:
+        hit = np.zeros(len(class_names), dtype=bool)
+        for a in arrays.values():
+            hit |= a.max(axis=0) > 0.5
+        classes = np.flatnonzero(hit) if hit.any() else np.arange(len(class_names))
+    classes = list(classes)
+    height = 0.9 + 0.22 * len(classes)
+    fig, axes = plt.subplots(len(arrays), 1, figsize=(10, height * len(arrays)), sharex=True, squeeze=False)
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+    extent = (float(times[0]) - step / 2, float(times[-1]) + step / 2, len(classes) - 0.5, -0.5)
+    for ax, (name, a) in zip(axes[:, 0], arrays.items()):
+        ax.imshow(a[:, classes].T, aspect="auto", cmap="Blues", vmin=0, vmax=1, extent=extent,
+                  interpolation="nearest")
+        ax.set_yticks(range(len(classes)))
+        ax.set_yticklabels([class_names[c] for c in classes], fontsize=7)
+        ax.set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+    axes[-1, 0].set_xlabel("time (s)")
+    if title:
+        axes[0, 0].set_title(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def plot_per_class_ap(path: str | Path, per_class: Mapping[str, Mapping[str, float | None]],
+                      groups: Mapping[str, str] | None = None, title: str = "per-class frame AP") -> Path:
+    """Grouped bars: one group per class (ordered by its temporal-scale group), one bar per model."""
+    plt = _pyplot()
+    models = list(per_class)
+    classes = list(next(iter(per_class.values())))
+    if groups:
+        order = {g: i for i, g in enumerate(dict.fromkeys(groups[c] for c in classes))}
+        classes.sort(key=lambda c: order[groups[c]])
+    x = np.arange(len(classes))
+    width = 0.8 / max(1, len(models))
+    fig, ax = plt.subplots(figsize=(max(8, 0.6 * len(classes) * max(1, len(models)) / 3), 4))
+    for i, m in enumerate(models):
+        vals = [np.nan if per_class[m][c] is None else per_class[m][c] for c in classes]
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, vals, width, label=m)
+    labels = [f"{c}\n({groups[c]})" if groups else c for c in classes]
+    ax.set_xticks(x)
+    ax.set_xticklabels(labels, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("AP")
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncol=min(len(models), 5))
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
