@@ -192,11 +192,13 @@ def _reason(e: BaseException) -> str:
     return " ".join(str(msg).split())[:200]
 
 
-def video_info(path: str | os.PathLike, native_fps: float = 24.0) -> VideoInfo:
+def video_info(path: str | os.PathLike, native_fps: float = 24.0, rotation: bool = True) -> VideoInfo:
     """Header information of a video file, or of a frame folder (at ``native_fps``).
 
-    Opens the container and decodes at most one frame (for the rotation, which FFmpeg exposes
-    per frame). Raises InputError for anything that is not a readable video.
+    Opens the container and, with ``rotation=True``, decodes one frame: FFmpeg exposes the
+    display rotation per frame. ``rotation=False`` reads the header only (faster; the size is
+    then the coded one and ``rotation`` 0). Raises InputError for anything that is not a
+    readable video.
     """
     path = Path(path)
     if path.is_dir():
@@ -215,9 +217,9 @@ def video_info(path: str | os.PathLike, native_fps: float = 24.0) -> VideoInfo:
             duration = 0.0
         rate = stream.average_rate or stream.guessed_rate
         width, height = stream.codec_context.width, stream.codec_context.height
-        rotation = 0
+        probe, rotation = rotation, 0
         try:
-            for frame in container.decode(stream):
+            for frame in container.decode(stream) if probe else ():
                 rotation = int(frame.rotation or 0)
                 width, height = frame.width, frame.height
                 break
