@@ -198,15 +198,26 @@ class _Layout:
         self.rng, self.size, self.margin = rng, size, margin
         self.boxes: list[tuple[float, float, int]] = []
 
-    def place(self, d: int, gap: int = 2, tries: int = 200) -> tuple[int, int] | None:
+    def place(self, d: int, gap: int = 2, tries: int = 200, force: bool = False) -> tuple[int, int] | None:
+        """A free top-left corner for a ``d``-pixel box; None when crowded (``force``: any spot)."""
+        y, x = self.free_spot(d, gap, tries)
+        if self.is_free(y, x, d, gap) or force:
+            self.boxes.append((y, x, d))
+            return y, x
+        return None
+
+    def is_free(self, y: int, x: int, d: int, gap: int = 2) -> bool:
+        return all(y + d + gap <= by or by + bd + gap <= y or x + d + gap <= bx or bx + bd + gap <= x
+                   for by, bx, bd in self.boxes)
+
+    def free_spot(self, d: int, gap: int = 2, tries: int = 200) -> tuple[int, int]:
+        """A random corner clear of every placed box (without taking it); the last try if none."""
         lo, hi = self.margin, self.size - self.margin - d
         for _ in range(tries):
             y, x = (int(v) for v in self.rng.integers(lo, hi + 1, 2))
-            if all(y + d + gap <= by or by + bd + gap <= y or x + d + gap <= bx or bx + bd + gap <= x
-                   for by, bx, bd in self.boxes):
-                self.boxes.append((y, x, d))
-                return y, x
-        return None
+            if self.is_free(y, x, d, gap):
+                break
+        return y, x
 
 
 def _segment(rng: np.random.Generator, frames: int, lo: int, hi: int) -> tuple[int, int]:
@@ -218,24 +229,26 @@ def _segment(rng: np.random.Generator, frames: int, lo: int, hi: int) -> tuple[i
     return s, s + n
 
 
-def _periodic_train(rng: np.random.Generator, frames: int) -> list[int]:
-    """Frames of >= 3 events with gaps drawn from :data:`_PERIOD`, inside the video."""
+def _periodic_train(rng: np.random.Generator, frames: int, earliest: int = 0) -> list[int]:
+    """Frames (>= ``earliest``) of >= 3 events with gaps drawn from :data:`_PERIOD`."""
     gaps = rng.integers(_PERIOD[0], _PERIOD[1] + 1, frames)
     starts = np.concatenate([[0], np.cumsum(gaps)])
-    max_events = int(np.searchsorted(starts, frames - 1, side="right"))  # events that fit from frame 0
+    room = frames - earliest
+    max_events = int(np.searchsorted(starts, room - 1, side="right"))  # events that fit
     if max_events < 3:
         return []
     n = int(rng.integers(3, max_events + 1))
     span = int(starts[n - 1])
-    first = int(rng.integers(0, frames - span))
+    first = earliest + int(rng.integers(0, room - span))
     return [first + int(s) for s in starts[:n]]
 
 
-def _isolated_events(rng: np.random.Generator, frames: int, taken: list[int], count: int) -> list[int]:
-    """Up to ``count`` event frames at least :data:`_ISOLATED_GAP` from every other event."""
+def _isolated_events(rng: np.random.Generator, frames: int, taken: list[int], count: int,
+                     earliest: int = 0) -> list[int]:
+    """Up to ``count`` event frames (>= ``earliest``), :data:`_ISOLATED_GAP` from any other event."""
     out: list[int] = []
     for _ in range(count):
-        free = [f for f in range(frames) if all(abs(f - t) >= _ISOLATED_GAP for t in taken + out)]
+        free = [f for f in range(earliest, frames) if all(abs(f - t) >= _ISOLATED_GAP for t in taken + out)]
         if not free:
             break
         out.append(int(rng.choice(free)))
@@ -253,7 +266,9 @@ class RenderedVideo:
         ``start <= t <= end``) gives back exactly ``labels``.
     events: what was drawn where, for tests: ``flash`` (frames), ``fade`` (peak frames),
         ``blip`` ([frame, y, x, d]), ``beacon`` / ``blink`` ({"box": [y, x, d], "on": frames}),
-        ``movers`` ([{"class", "frames", "ys", "xs", "d"}]).
+        ``movers`` ([{"class", "frames", "ys", "xs", "d"}]), ``periodic_jumps`` /
+        ``periodic_swap`` ({"changes": frames, "visible": [t0, t1]} when the ring / tile is drawn;
+        ``periodic_swap`` also has ``box`` [y, x, d]).
     """
 
     frames: np.ndarray
@@ -323,7 +338,7 @@ def render_video(rng: np.random.Generator, frames: int = 64, size: int = 64, fps
     # -- the two lamps: always present (off), so that their presence says nothing
     lamps = {}
     for name in ("beacon", "blink"):
-        pos = layout.place(lamp_d, gap=3) or (margin, margin if name == "beacon" else size - margin - lamp_d)
+        pos = layout.place(lamp_d, gap=3, force=True)
         lamps[name] = pos
         housing = np.ones((lamp_d, lamp_d), bool)
         paint_range(housing, *pos, _LAMP_RIM, 0, frames)
@@ -357,41 +372,44 @@ def render_video(rng: np.random.Generator, frames: int = 64, size: int = 64, fps
 
     def jumper(cls_name: str, d: int, draw) -> None:
         """Periodic changes (the class) or isolated ones (the distractor), on a static object."""
+        # A change needs a frame before it to be visible: changes start at frame 1.
         if on(cls_name):
-            changes = _periodic_train(rng, frames)
+            changes = _periodic_train(rng, frames, earliest=1)
             if changes:
                 labels[changes[0]:changes[-1] + 1, CLASS_INDEX[cls_name]] = True
-            changes = changes + _isolated_events(rng, frames, changes, int(rng.integers(0, 2)) if distractors else 0)
+            extra = int(rng.integers(0, 2)) if distractors else 0
+            changes = changes + _isolated_events(rng, frames, changes, extra, earliest=1)
         elif maybe(0.6):
-            changes = _isolated_events(rng, frames, [], int(rng.integers(1, 3)))
+            changes = _isolated_events(rng, frames, [], int(rng.integers(1, 3)), earliest=1)
         else:
             return
         changes = sorted(changes)
+        events[cls_name] = {"changes": changes}
         # visible from a little before the first change to a little after the last one (or
         # longer), so that the object's presence alone predicts nothing
         t0 = max(0, changes[0] - int(rng.integers(2, 16))) if changes else 0
         t1 = min(frames, changes[-1] + int(rng.integers(2, 16))) if changes else frames
+        events[cls_name]["visible"] = [t0, t1]
         draw(changes, t0, t1)
 
     def draw_ring(changes: list[int], t0: int, t1: int) -> None:
+        # The ring moves, so it keeps no box; its spots avoid the static objects' boxes.
         mask = _shape_mask("ring", ring_d)
-        lo, hi = margin, size - margin - ring_d
-        y, x = (float(v) for v in rng.integers(lo, hi + 1, 2))
+        y, x = layout.free_spot(ring_d, tries=100)
         for t in range(t0, t1):
             if t in changes:
                 for _ in range(50):  # jump far enough to be unmistakable
-                    ny, nx = (float(v) for v in rng.integers(lo, hi + 1, 2))
+                    ny, nx = layout.free_spot(ring_d, tries=100)
                     if abs(ny - y) + abs(nx - x) >= 3 * ring_d / 2:
                         break
                 y, x = ny, nx
             _paint(video[t], mask, y, x, _COLOURS["white"])
 
     def draw_tile(changes: list[int], t0: int, t1: int) -> None:
-        pos = layout.place(tile_d)
-        if pos is None:
-            return
+        pos = layout.place(tile_d, force=True)  # labelled already: it must be drawn
         mask = _shape_mask("outline", tile_d)
         state = int(rng.integers(2))
+        events["periodic_swap"]["box"] = [*pos, tile_d]
         for t in range(t0, t1):
             if t in changes:
                 state = 1 - state
@@ -446,17 +464,6 @@ def render_video(rng: np.random.Generator, frames: int = 64, size: int = 64, fps
             t0, t1 = _segment(rng, frames, 4, frames)
             mover(None, 0.0, 0.0, t0, t1)
 
-    # -- short: blips (magenta dot, 1-2 frames)
-    blip_d = max(6, round(6 * u))
-    if on("blip"):
-        for _ in range(int(rng.integers(1, 4))):
-            t0 = int(rng.integers(0, frames))
-            t1 = min(frames, t0 + int(rng.integers(1, 3)))
-            y, x = (int(v) for v in rng.integers(margin, size - margin - blip_d + 1, 2))
-            paint_range(_shape_mask("disc", blip_d), y, x, _COLOURS["magenta"], t0, t1)
-            labels[t0:t1, CLASS_INDEX["blip"]] = True
-            events["blip"].extend([t, y, x, blip_d] for t in range(t0, t1))
-
     # -- short: the orange lamp toggling every frame (class) or steadily lit (distractor)
     blink_on: list[int] = []
     busy = np.zeros(frames, bool)
@@ -490,6 +497,23 @@ def render_video(rng: np.random.Generator, frames: int = 64, size: int = 64, fps
     for t in pulses:
         light("beacon", _COLOURS["cyan"], t)
     events["beacon"] = {"box": [*lamps["beacon"], lamp_d], "on": sorted(pulses)}
+
+    # -- short: blips (magenta dot, 1-2 frames), drawn over everything but never over a lamp,
+    # whose 1-frame pulses they could otherwise hide
+    blip_d = max(6, round(6 * u))
+    if on("blip"):
+        lamp_boxes = [(*lamps[n], lamp_d) for n in lamps]
+        for _ in range(int(rng.integers(1, 4))):
+            t0 = int(rng.integers(0, frames))
+            t1 = min(frames, t0 + int(rng.integers(1, 3)))
+            for _ in range(100):
+                y, x = (int(v) for v in rng.integers(margin, size - margin - blip_d + 1, 2))
+                if all(y + blip_d + 1 <= ly or ly + ld + 1 <= y or x + blip_d + 1 <= lx or lx + ld + 1 <= x
+                       for ly, lx, ld in lamp_boxes):
+                    break
+            paint_range(_shape_mask("disc", blip_d), y, x, _COLOURS["magenta"], t0, t1)
+            labels[t0:t1, CLASS_INDEX["blip"]] = True
+            events["blip"].extend([t, y, x, blip_d] for t in range(t0, t1))
 
     # -- global brightness: slow drift, 1-frame flashes (class), slow fades (distractor)
     offset = np.linspace(rng.uniform(-10, 10), rng.uniform(-10, 10), frames)
