@@ -1,0 +1,496 @@
+"""Predict on your own videos: streamed dense scores, action segments, timelines, proposal scoring.
+
+What ``tan-video predict`` runs, usable from Python too::
+
+    from tan_video.predict import PredictOptions, predict_videos
+    report = predict_videos(["a.mp4", "b.mkv"], "runs/x/model.pt", "predictions/", PredictOptions())
+
+Streaming (why memory does not grow with video length)
+------------------------------------------------------
+TAN's output at frame ``t`` depends only on input frames ``t - r .. t + r`` (``r =
+model.temporal_radius``, 12 for the paper's model: four TA modules of +-3). The video is
+therefore decoded in windows of ``window`` sampled frames; only the last ``2 r`` decoded frames
+are carried over to the next window, and the model runs on chunks of ``chunk`` output frames with
+``r`` frames of context on each side (:func:`tan_video.inference.predict_logits`). Only the
+logits ``(T, K)`` and the sample times ``(T,)`` are kept: a few MB for an hour of video, whatever
+its resolution. The result equals one pass over the whole video to float tolerance (tested).
+
+The LSTM and strided-3D baselines have no bounded receptive field (``temporal_radius`` is
+None): they get one pass over the whole decoded video, as in evaluation, and memory does grow.
+
+Preprocessing is the one evaluation uses (:class:`tan_video.data.VideoDataset`): sample the
+``t_j = j / fps`` grid, resize the short side to ``meta["resize"]`` (default ``size * 8 / 7``)
+inside FFmpeg's scaler, centre-crop ``size``, ImageNet-normalise.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import build_model_from_checkpoint
+from .data.annotations import VideoAnnotation, dense_targets, read_annotations
+from .data.datasets import default_resize
+from .data.transforms import IMAGENET_MEAN, IMAGENET_STD, center_crop, to_clip
+from .data.video import read_frames, video_info
+from .detection import read_proposals, score_proposals, scores_to_segments, write_detections
+from .errors import InputError
+from .inference import predict_logits, prepare_for_inference
+
+log = logging.getLogger(__name__)
+
+DEFAULT_WINDOW = 256
+"""Sampled frames decoded per read (64 s at 4 FPS). Each read re-opens the file and seeks to the
+keyframe before it, so a longer window amortises that; memory is ``window + 2 r`` frames."""
+
+BF16_TOLERANCE = 0.03
+"""Largest allowed difference of bf16 from fp32 *probabilities* (tested in test_inference.py)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Preprocessing
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How frames reach the model; read from the checkpoint so it matches training.
+
+    fps: sampling rate of the ``j / fps`` grid.
+    short_side: resize target of the short side before cropping (None: native).
+    size: centre-crop side (None: no crop).
+    native_fps: frame rate assumed for folders of extracted frames (Charades: 24).
+    """
+
+    fps: float
+    short_side: int | None
+    size: int | None
+    native_fps: float = 24.0
+
+    @classmethod
+    def from_meta(cls, meta: dict, fps: float | None = None, native_fps: float = 24.0) -> "Preprocess":
+        """Evaluation's rule: ``resize`` if the checkpoint has one, else ``size * 8 / 7``."""
+        size = meta.get("size")
+        size = int(size) if size is not None else None
+        resize = meta.get("resize")
+        short_side = int(resize) if resize is not None else (default_resize(size) if size else None)
+        rate = float(fps if fps is not None else meta.get("fps", 4.0))
+        if not (math.isfinite(rate) and rate > 0):
+            raise InputError(f"--fps must be a positive number, got {rate}")
+        return cls(rate, short_side, size, native_fps)
+
+    def read(self, path: Path, **kwargs) -> tuple[torch.Tensor, np.ndarray]:
+        """Decode (part of) a video: uint8 clip ``(3, T, size, size)`` and times ``(T,)``."""
+        frames, times = read_frames(path, self.fps, self.short_side, native_fps=self.native_fps, **kwargs)
+        clip = to_clip(frames)
+        if self.size is not None:
+            clip = center_crop(clip, self.size) if clip.shape[1] else clip.new_zeros(3, 0, self.size, self.size)
+        return clip.contiguous(), times
+
+
+def check_normalisation(meta: dict, path: object = None) -> None:
+    """:func:`predict_logits` applies ImageNet's mean/std: refuse a checkpoint trained otherwise
+    rather than silently feeding it differently normalised frames."""
+    for key, ref in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
+        value = meta.get(key)
+        if value and not np.allclose(np.asarray(value, dtype=np.float64), ref, atol=1e-6):
+            raise InputError(f"checkpoint {key} {list(value)} is not ImageNet's {list(ref)}; not supported by "
+                             "predict", path=path)
+
+
+# --------------------------------------------------------------------------------------------
+# Streamed dense inference
+# --------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *, chunk: int = 64,
+                  window: int = DEFAULT_WINDOW, precision: str = "32",
+                  on_frames: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Frame logits of a whole video, decoded and run window by window (module docstring).
+
+    Args:
+        model: in inference form (:func:`prepare_for_inference`).
+        path: a video file or a folder of extracted frames.
+        chunk: output frames per forward pass (each pass sees ``chunk + 2 r`` frames).
+        window: sampled frames decoded per read; rounded up to a multiple of ``chunk``.
+        precision: ``"32"`` or ``"bf16"``.
+        on_frames: called with the number of output frames finished (a progress bar).
+
+    Returns:
+        times: float64 ``(T,)`` sample times in seconds; logits: float32 ``(T, K)``.
+
+    Raises:
+        InputError: unreadable video, or no frame on the sampling grid.
+    """
+    path = Path(path)
+    if chunk < 1 or window < 1:
+        raise ValueError(f"chunk and window must be positive, got {chunk}, {window}")
+    radius = model.temporal_radius
+    if radius is None:
+        clip, times = prep.read(path)
+        _check_not_empty(clip, path, prep.fps)
+        logits = predict_logits(model, clip, chunk=chunk, precision=precision)
+        if on_frames:
+            on_frames(len(times))
+        return times, logits.numpy()
+
+    window = chunk * math.ceil(window / chunk)
+    buf: torch.Tensor | None = None  # decoded frames [buf_lo, decoded), cropped, uint8
+    buf_lo = decoded = 0
+    ended = False
+    all_times: list[np.ndarray] = []
+    outputs: list[torch.Tensor] = []
+    a = 0  # first output frame of the current window
+    while True:
+        # Decode up to the window's end plus the right context (fewer at the end of the video).
+        want = a + window + radius
+        if not ended and decoded < want:
+            # start = decoded / fps is the grid time j / fps computed the way read_video computes
+            # it, so the read resumes exactly at sample `decoded`; max_frames makes the count exact.
+            clip, times = prep.read(path, start=decoded / prep.fps, max_frames=want - decoded)
+            if decoded == 0:
+                _check_not_empty(clip, path, prep.fps)
+            if len(times) and abs(times[0] * prep.fps - decoded) > 1e-3:
+                raise RuntimeError(f"{path}: resumed decoding at t={times[0]:.6f}s, expected sample {decoded}")
+            ended = len(times) < want - decoded
+            buf = clip if buf is None else torch.cat([buf, clip], dim=1)
+            all_times.append(times)
+            decoded += len(times)
+        b = min(a + window, decoded)
+        if a >= b:
+            break
+        # Right context is complete: either decoded >= b + radius, or the video ended there.
+        for c in range(a, b, chunk):
+            e = min(c + chunk, b)
+            lo, hi = max(0, c - radius), min(decoded, e + radius)
+            seg = buf[:, lo - buf_lo:hi - buf_lo]
+            # One pass over exactly [c - r, e + r): the same computation predict_logits does for
+            # this chunk of the whole video, so outputs [c, e) are identical to a single pass.
+            logits = predict_logits(model, seg, chunk=seg.shape[1], precision=precision, context=radius)
+            outputs.append(logits[c - lo:e - lo].clone())
+            if on_frames:
+                on_frames(e - c)
+        a = b
+        # Keep only the left context of the next window.
+        keep = max(0, a - radius)
+        buf, buf_lo = buf[:, keep - buf_lo:].clone(), keep
+        if ended and a >= decoded:
+            break
+    times = np.concatenate(all_times)
+    logits = torch.cat(outputs).numpy()
+    assert len(times) == len(logits), (len(times), len(logits))
+    return times, logits
+
+
+def _check_not_empty(clip: torch.Tensor, path: Path, fps: float) -> None:
+    if clip.shape[1] == 0:
+        raise InputError(f"no frames to sample at {fps:g} FPS (zero-length video)", path=path)
+
+
+def to_probabilities(logits: np.ndarray, mode: str = "multilabel") -> np.ndarray:
+    """Frame logits ``(T, K)`` -> scores in [0, 1]: sigmoid (multi-label), softmax (single-label)."""
+    x = torch.from_numpy(np.asarray(logits, dtype=np.float32))
+    return (torch.softmax(x, dim=-1) if mode == "single_label" else torch.sigmoid(x)).numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# Options, results, files
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PredictOptions:
+    """Everything ``tan-video predict`` takes besides the videos, checkpoint and output folder.
+
+    fps: sampling rate; None: the checkpoint's (what the model was trained at).
+    threshold, min_frames, merge_gap: the segments rule (:func:`scores_to_segments`).
+    annotations, format, class_base: ground truth for the timeline (matched by file stem).
+    proposals: ActivityNet-style proposals JSON -> ``detections.json`` (paper's scoring).
+    top_k: classes kept per proposal (None: all).
+    precision: ``"32"`` or ``"bf16"`` (autocast).
+    chunk, window: output frames per forward pass; sampled frames per decoded window.
+    progress: a tqdm bar per video.
+    timeline: write ``<name>.timeline.png``.
+    """
+
+    fps: float | None = None
+    threshold: float = 0.5
+    min_frames: int = 1
+    merge_gap: int = 0
+    annotations: str | None = None
+    format: str | None = None
+    class_base: int = 0
+    proposals: str | None = None
+    top_k: int | None = None
+    precision: str = "32"
+    chunk: int = 64
+    window: int = DEFAULT_WINDOW
+    progress: bool = True
+    timeline: bool = True
+
+
+@dataclass
+class VideoResult:
+    """One video's outcome. ``error`` set: it failed (one line naming the file); else the rest."""
+
+    path: str
+    name: str
+    error: str | None = None
+    frames: int = 0
+    duration: float = 0.0
+    seconds: float = 0.0
+    segments: int = 0
+    top: list[tuple[str, float]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class PredictReport:
+    """All videos' results plus the run-level files (``detections.json``, ``summary.json``)."""
+
+    videos: list[VideoResult]
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[VideoResult]:
+        return [v for v in self.videos if not v.ok]
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write through a temporary name and rename: an interrupted run never leaves half a file."""
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # the suffix tells matplotlib the format
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_scores(out: Path, name: str, times: np.ndarray, scores: np.ndarray, class_names: Sequence[str],
+                 header: dict) -> list[Path]:
+    """``<name>.scores.csv`` (``time`` + one column per class) and ``<name>.scores.json``.
+
+    JSON: ``{**header, "class_names", "times": [T], "scores": [T][K]}``; scores rounded to 6 digits.
+    """
+    def csv_file(tmp: Path) -> None:
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerow(["time", *class_names])  # quotes names with commas
+        body = np.column_stack([times, scores])
+        np.savetxt(buf, body, fmt=["%.4f"] + ["%.6f"] * scores.shape[1], delimiter=",")
+        tmp.write_text(buf.getvalue())
+
+    def json_file(tmp: Path) -> None:
+        payload = {**header, "class_names": list(class_names), "times": np.round(times, 4).tolist(),
+                   "scores": np.round(scores.astype(np.float64), 6).tolist()}
+        tmp.write_text(json.dumps(payload, separators=(",", ":")) + "\n")
+
+    return [_atomic_write(out / f"{name}.scores.csv", csv_file), _atomic_write(out / f"{name}.scores.json", json_file)]
+
+
+def write_segments(out: Path, name: str, segments: Sequence[tuple[int, float, float, float]],
+                   class_names: Sequence[str], header: dict) -> Path:
+    """``<name>.segments.json``: ``{**header, "segments": [{label, class_index, start, end, score}]}``."""
+    items = [{"label": class_names[c], "class_index": c, "start": round(s, 3), "end": round(e, 3),
+              "score": round(sc, 6)} for c, s, e, sc in segments]
+    return _atomic_write(out / f"{name}.segments.json",
+                         lambda tmp: tmp.write_text(json.dumps({**header, "segments": items}, indent=1) + "\n"))
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------------------------
+
+
+def _unique_names(videos: Sequence[Path]) -> dict[Path, str | None]:
+    """Output name per video: its stem. A second video with the same stem would overwrite the
+    first one's files; it gets None (reported as a bad input)."""
+    seen: set[str] = set()
+    names: dict[Path, str | None] = {}
+    for v in videos:
+        stem = v.name if v.is_dir() else v.stem
+        names[v] = None if stem in seen else stem
+        seen.add(stem)
+    return names
+
+
+def _ground_truth(options: PredictOptions, class_names: Sequence[str]) -> dict[str, VideoAnnotation]:
+    if not options.annotations:
+        return {}
+    anns = read_annotations(options.annotations, options.format, class_base=options.class_base,
+                            classes=list(class_names))
+    return {a.video_id: a for a in anns}
+
+
+def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, prep: Preprocess,
+                options: PredictOptions, annotation: VideoAnnotation | None = None
+                ) -> tuple[VideoResult, np.ndarray, np.ndarray]:
+    """Stream one video and write its files. Returns the result, times ``(T,)``, scores ``(T, K)``."""
+    class_names = list(meta["class_names"])
+    info = video_info(path, native_fps=prep.native_fps, rotation=False)
+    expected = max(1, math.ceil(info.duration * prep.fps)) if info.duration > 0 else None
+    bar = None
+    if options.progress:
+        from tqdm import tqdm
+
+        # disable=None: no bar when stderr is not a terminal (logs, CI)
+        bar = tqdm(total=expected, desc=name[:24], unit="frame", leave=False, dynamic_ncols=True, disable=None)
+    started = time.perf_counter()
+    try:
+        times, logits = stream_logits(model, path, prep, chunk=options.chunk, window=options.window,
+                                      precision=options.precision, on_frames=bar.update if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - started
+    scores = to_probabilities(logits, meta.get("mode", "multilabel"))
+    # The segments' end is clipped to the video's length: the decoder's duration when it is
+    # plausible (headers can be off), else the last sample plus one step.
+    step = 1.0 / prep.fps
+    duration = info.duration if info.duration > times[-1] else float(times[-1]) + step
+    header = {"video": str(path), "video_id": name, "checkpoint": meta.get("_path"), "fps": prep.fps,
+              "duration": round(duration, 4), "precision": options.precision}
+    files = write_scores(out, name, times, scores, class_names, header)
+    segments = scores_to_segments(scores, times, options.threshold, options.min_frames, options.merge_gap,
+                                  duration)
+    rule = {"threshold": options.threshold, "min_frames": options.min_frames, "merge_gap": options.merge_gap}
+    files.append(write_segments(out, name, segments, class_names, {**header, "rule": rule}))
+    if options.timeline:
+        from .viz import plot_timeline
+
+        rows = {}
+        if annotation is not None:
+            rows["ground truth"] = dense_targets(annotation, times, len(class_names))
+        rows["prediction"] = scores
+        title = f"{name}: per-frame scores at {prep.fps:g} FPS"
+        files.append(_atomic_write(out / f"{name}.timeline.png",
+                                   lambda tmp: plot_timeline(tmp, times, class_names, rows, title=title)))
+    mean = scores.mean(axis=0)
+    top = [(class_names[c], float(mean[c])) for c in np.argsort(-mean)[:3]]
+    result = VideoResult(str(path), name, frames=len(times), duration=duration, seconds=seconds,
+                         segments=len(segments), top=top, files=[str(f) for f in files])
+    return result, times, scores
+
+
+def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.PathLike, out: str | os.PathLike,
+                   options: PredictOptions | None = None) -> PredictReport:
+    """Predict every video; a bad video is reported and skipped, the others still run.
+
+    Raises InputError (before any video is touched) for a bad checkpoint, annotation or
+    proposals file: those concern every video. Per-video failures are in the report.
+    """
+    options = options or PredictOptions()
+    if options.precision not in ("32", "bf16"):
+        raise InputError(f"precision must be 32 or bf16, got {options.precision!r}")
+    if options.chunk < 1 or options.window < 1 or options.min_frames < 1 or options.merge_gap < 0:
+        raise InputError("chunk, window and min-frames must be >= 1, merge-gap >= 0")
+    model, meta = build_model_from_checkpoint(checkpoint)
+    meta["_path"] = str(checkpoint)
+    check_normalisation(meta, checkpoint)
+    prep = Preprocess.from_meta(meta, options.fps)
+    if options.fps is not None and meta.get("fps") and abs(float(meta["fps"]) - prep.fps) > 1e-9:
+        log.warning("predicting at %g FPS, the model was trained at %g FPS: its temporal filters see a "
+                    "different time scale", prep.fps, float(meta["fps"]))
+    if model.temporal_radius is None:
+        log.warning("%s has no bounded temporal receptive field: each video is decoded whole (memory grows "
+                    "with its length)", meta["build_args"]["name"])
+    prepare_for_inference(model)
+    truth = _ground_truth(options, meta["class_names"])
+    proposals = read_proposals(options.proposals) if options.proposals else None
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [Path(v) for v in videos]
+    names = _unique_names(paths)
+    results: list[VideoResult] = []
+    dense: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for path in paths:
+        name = names[path]
+        if name is None:
+            results.append(VideoResult(str(path), path.stem, error=f"{path}: same file name as an earlier video; "
+                                       "its outputs would overwrite that one's (rename it)"))
+            log.error("tan-video: error: %s", results[-1].error)
+            continue
+        annotation = truth.get(name)
+        if truth and annotation is None:
+            log.info("%s: no ground truth for video id %r in %s", path, name, options.annotations)
+        try:
+            result, times, scores = predict_one(model, meta, path, name, out, prep, options, annotation)
+        except InputError as e:
+            results.append(VideoResult(str(path), name, error=str(e)))
+            log.error("tan-video: error: %s", e)
+            continue
+        results.append(result)
+        if proposals is not None:
+            dense[name] = (times, scores)
+
+    report = PredictReport(results)
+    if proposals is not None:
+        kept = [p for p in proposals if p[0] in dense]
+        skipped = {p[0] for p in proposals if p[0] not in dense}
+        if skipped:
+            log.warning("%d proposal video ids have no prediction here (e.g. %r): not scored", len(skipped),
+                        sorted(skipped)[0])
+        detections = score_proposals(kept, dense, top_k=options.top_k)
+        path = _atomic_write(out / "detections.json",
+                             lambda tmp: write_detections(tmp, detections, meta["class_names"]))
+        report.files.append(str(path))
+    summary = {"checkpoint": str(checkpoint), "model": meta["build_args"]["name"], "fps": prep.fps,
+               "short_side": prep.short_side, "size": prep.size, "options": _jsonable(options),
+               "videos": [_jsonable(v) for v in results]}
+    report.files.append(str(_atomic_write(out / "summary.json",
+                                          lambda tmp: tmp.write_text(json.dumps(summary, indent=1) + "\n"))))
+    return report
+
+
+def _jsonable(obj) -> dict:
+    return {k: v for k, v in vars(obj).items() if not k.startswith("_")}
+
+
+def summary_table(report: PredictReport) -> str:
+    """The terminal summary: one line per video (frames, length, speed, segments, top classes)."""
+    rows = [("video", "frames", "length", "time", "x realtime", "segments", "top classes (mean score)")]
+    for v in report.videos:
+        if not v.ok:
+            rows.append((v.name, "-", "-", "-", "-", "-", "FAILED (see the error above)"))
+            continue
+        speed = v.duration / v.seconds if v.seconds > 0 else float("inf")
+        top = ", ".join(f"{n} {s:.2f}" for n, s in v.top)
+        rows.append((v.name, str(v.frames), _clock(v.duration), f"{v.seconds:.1f}s", f"{speed:.1f}",
+                     str(v.segments), top))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) + "  " + r[-1]
+             for r in rows]
+    lines.insert(1, "-" * max(len(line) for line in lines))
+    ok = len(report.videos) - len(report.failed)
+    lines.append(f"{ok} of {len(report.videos)} videos predicted" +
+                 (f"; {len(report.failed)} failed" if report.failed else ""))
+    return "\n".join(lines) + "\n"
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+__all__ = ["Preprocess", "PredictOptions", "PredictReport", "VideoResult", "stream_logits", "to_probabilities",
+           "predict_one", "predict_videos", "summary_table", "write_scores", "write_segments", "DEFAULT_WINDOW",
+           "BF16_TOLERANCE"]
