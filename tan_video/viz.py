@@ -87,3 +87,58 @@ def plot_per_class_ap(path: str | Path, per_class: Mapping[str, Mapping[str, flo
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def plot_filter_responses(path: str | Path, frames: np.ndarray, times: np.ndarray, shown: Sequence[int],
+                          rows: Mapping[str, np.ndarray], curves: np.ndarray | None = None,
+                          title: str = "") -> Path:
+    """Filter responses over time laid over the frames (paper Figs. 4-5).
+
+    Args:
+        frames: uint8 ``(T, H, W, 3)``, the crop the model saw.
+        times: ``(T,)`` sample times in seconds; shown: the frame indices drawn as columns.
+        rows: label -> one channel's responses ``(T, h, w)``; each row is upsampled (bilinear) onto
+            the frames and scaled by its own maximum over all ``T`` (comparable across time).
+        curves: optional ``(len(rows), T)`` spatially pooled responses, drawn below over time with
+            the shown frames marked.
+    """
+    plt = _pyplot()
+    shown = list(shown)
+    n_rows = 1 + len(rows) + (curves is not None)
+    fig = plt.figure(figsize=(1.25 * len(shown) + 1.2, 1.3 * n_rows + 0.4))
+    grid = fig.add_gridspec(n_rows, len(shown))
+    h, w = frames.shape[1:3]
+    extent = (-0.5, w - 0.5, h - 0.5, -0.5)
+    panels = [("frames", None)] + [(k, np.asarray(v, dtype=np.float32)) for k, v in rows.items()]
+    for r, (label, maps) in enumerate(panels):
+        vmax = float(maps.max()) if maps is not None and maps.max() > 0 else 1.0
+        for col, t in enumerate(shown):
+            ax = fig.add_subplot(grid[r, col])
+            ax.imshow(frames[t], extent=extent)
+            if maps is not None:
+                ax.imshow(maps[t], cmap="inferno", alpha=0.6, vmin=0.0, vmax=vmax, extent=extent,
+                          interpolation="bilinear")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"{times[t]:.2f}s", fontsize=7)
+            if col == 0:
+                ax.set_ylabel(label, fontsize=7)
+    if curves is not None:
+        ax = fig.add_subplot(grid[-1, :])
+        for label, curve in zip(rows, np.asarray(curves)):
+            ax.plot(times, curve, label=label, linewidth=1)
+        for t in shown:
+            ax.axvline(times[t], color="0.7", linewidth=0.5, linestyle="--")
+        ax.set_xlabel("time (s)", fontsize=7)
+        ax.set_ylabel("mean response", fontsize=7)
+        ax.tick_params(labelsize=6)
+        ax.legend(fontsize=6, ncol=min(len(rows), 4))
+    if title:
+        fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
