@@ -61,6 +61,38 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _cmd_predict(args) -> int:
+    from .predict import PredictOptions, predict_videos, summary_table
+
+    options = PredictOptions(fps=args.fps, threshold=args.threshold, min_frames=args.min_frames,
+                             merge_gap=args.merge_gap, annotations=args.annotations, format=args.format,
+                             class_base=args.class_base, proposals=args.proposals, top_k=args.top_k,
+                             precision=args.precision, chunk=args.chunk, window=args.window,
+                             progress=not args.no_progress, timeline=not args.no_timeline)
+    report = predict_videos(args.videos, args.checkpoint, args.out, options)
+    print(summary_table(report), end="")
+    print(f"wrote {args.out}/<video>.scores.csv|.scores.json|.segments.json|.timeline.png; "
+          + ", ".join(report.files))
+    return 2 if report.failed else 0
+
+
+def _cmd_export(args) -> int:
+    from .export import export_onnx
+
+    out = export_onnx(args.checkpoint, args.out, opset=args.opset)
+    print(f"wrote {out} (ONNX opset {args.opset}, fused, input clip (B, 3, T, H, W) with dynamic B and T)")
+    return 0
+
+
+def _cmd_viz(args) -> int:
+    from .filter_responses import write_filter_responses
+
+    files = write_filter_responses(args.checkpoint, args.video, args.out, start=args.start, frames=args.frames,
+                                   channels=args.channels, columns=args.columns, fps=args.fps)
+    print("wrote " + ", ".join(str(f) for f in files))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tan-video", description="Temporal Aggregation Network: dense multi-label "
                                 "action recognition (train, evaluate, benchmark).")
@@ -88,6 +120,44 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--frames", type=int, default=16)
     b.add_argument("--out", default="benchmarks/results", help="folder for complexity.json / complexity.md")
     b.set_defaults(func=_cmd_bench)
+
+    pr = sub.add_parser("predict", help="per-frame action scores, segments and timelines for your own videos")
+    pr.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (or folders of extracted frames)")
+    pr.add_argument("--checkpoint", required=True, help="model.pt or a Lightning .ckpt written by train")
+    pr.add_argument("--out", default="predictions", help="output folder (default: predictions/)")
+    pr.add_argument("--fps", type=float, default=None, help="sampling rate (default: the checkpoint's)")
+    pr.add_argument("--threshold", type=float, default=0.5, help="segments: a frame is on when score >= X")
+    pr.add_argument("--min-frames", type=int, default=1, help="segments: drop runs shorter than N frames")
+    pr.add_argument("--merge-gap", type=int, default=0, help="segments: merge runs at most N off frames apart")
+    pr.add_argument("--annotations", default=None, help="ground truth for the timelines (matched by file stem)")
+    pr.add_argument("--format", default=None, help="annotation format (default: detected)")
+    pr.add_argument("--class-base", type=int, default=0, help="id of the first class in the annotation file")
+    pr.add_argument("--proposals", default=None, help="ActivityNet-style proposals JSON -> OUT/detections.json")
+    pr.add_argument("--top-k", type=int, default=None, help="classes kept per proposal (default: all)")
+    pr.add_argument("--precision", default="32", choices=["32", "bf16"], help="inference precision")
+    pr.add_argument("--chunk", type=int, default=64, help="output frames per forward pass")
+    pr.add_argument("--window", type=int, default=256, help="sampled frames decoded per read")
+    pr.add_argument("--no-progress", action="store_true")
+    pr.add_argument("--no-timeline", action="store_true", help="skip the PNG timelines")
+    pr.set_defaults(func=_cmd_predict)
+
+    x = sub.add_parser("export", help="export a checkpoint for deployment (ONNX, fused, dynamic length)")
+    x.add_argument("--checkpoint", required=True)
+    x.add_argument("--format", default="onnx", choices=["onnx"])
+    x.add_argument("--out", required=True, help="output file, e.g. model.onnx")
+    x.add_argument("--opset", type=int, default=17)
+    x.set_defaults(func=_cmd_export)
+
+    v = sub.add_parser("viz", help="filter responses after each level's TA module over time (paper Figs. 4-5)")
+    v.add_argument("video", metavar="VIDEO")
+    v.add_argument("--checkpoint", required=True)
+    v.add_argument("--out", default="viz", help="output folder (default: viz/)")
+    v.add_argument("--start", type=float, default=0.0, help="first second to show")
+    v.add_argument("--frames", type=int, default=48, help="sampled frames analysed")
+    v.add_argument("--channels", type=int, default=4, help="channels per level (highest temporal variance)")
+    v.add_argument("--columns", type=int, default=8, help="time points drawn")
+    v.add_argument("--fps", type=float, default=None, help="sampling rate (default: the checkpoint's)")
+    v.set_defaults(func=_cmd_viz)
     return p
 
 
