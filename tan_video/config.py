@@ -66,6 +66,7 @@ class TrainConfig:
     accelerator: str = "auto"
     progress: bool = True
     log_every: int = 10
+    log_samples: bool = False  # write the video ids of every training batch, per rank, to logs/
 
 
 @dataclass

@@ -1,0 +1,362 @@
+"""Training and evaluation on Lightning: the paper's recipe (section 4.3) as a typed config.
+
+- Multi-label mode: BCE-with-logits on dense ``(T, K)`` targets of 16-frame clips.
+- Single-label mode (Kinetics-style pretraining, Table 5): the clip's frame logits are averaged
+  and trained with softmax cross-entropy; fine-tune from that checkpoint with ``model.init_from``
+  (a new head when the number of classes differs).
+- Validation runs whole videos through :func:`tan_video.inference.predict_logits` (exact chunks)
+  and scores them with the protocols of :mod:`tan_video.evaluation`.
+
+Checkpoints are self-describing (:mod:`tan_video.checkpoint`). Writes are atomic: a checkpoint is
+written to a temporary name and moved into place, so a killed run never leaves half a file, and
+``resume=True`` continues from ``checkpoints/last.ckpt``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch.nn import functional as F
+from torch.utils.data import DataLoader
+
+from .checkpoint import build_model_from_checkpoint, load_checkpoint, save_model_file
+from .config import Config, save_config
+from .data import annotations as ann_io
+from .data.datasets import ClipDataset, LabelListDataset, VideoDataset, VideoResolver
+from .data.transforms import normalize
+from .errors import InputError
+from .evaluation import VideoPrediction, compute_metrics
+from .inference import autocast, predict_logits
+from .models import create_model, to_channels_last
+from .models.weights import IMAGENET_MEAN, IMAGENET_STD
+
+log = logging.getLogger(__name__)
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write to ``<name>.tmp`` then rename: a checkpoint on disk is always complete."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None):
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+# -- data ---------------------------------------------------------------------------------------
+def _first_item(batch: list[dict]) -> dict:
+    return batch[0]
+
+
+class TANDataModule(L.LightningDataModule):
+    """Annotations -> train clips + whole test videos; the split comes from each video's subset."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        self.class_names, self.train_anns, self.test_anns = read_split(cfg)
+        if cfg.train.mode != "single_label":
+            check_videos(self.train_anns + self.test_anns, cfg.data.videos)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def train_dataloader(self) -> DataLoader:
+        d, t = self.cfg.data, self.cfg.train
+        if t.mode == "single_label":
+            ds = LabelListDataset(d.label_list, fps=d.fps, clip_frames=d.clip_frames, size=d.size, train=True,
+                                  resize=d.resize, root=d.videos, cache=d.cache_videos)
+        else:
+            ds = ClipDataset(self.train_anns, d.videos, self.num_classes, fps=d.fps, clip_frames=d.clip_frames,
+                             size=d.size, train=True, resize=d.resize, cache=d.cache_videos)
+        return DataLoader(ds, batch_size=t.batch_size, shuffle=True, drop_last=len(ds) > t.batch_size,
+                          num_workers=d.num_workers, persistent_workers=d.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        d = self.cfg.data
+        ds = VideoDataset(self.test_anns, d.videos, self.num_classes, fps=d.fps, size=d.size, resize=d.resize,
+                          cache=d.cache_videos)
+        return DataLoader(ds, batch_size=1, shuffle=False, num_workers=d.num_workers, collate_fn=_first_item,
+                          persistent_workers=d.num_workers > 0)
+
+
+def read_split(cfg: Config):
+    """(class names, training annotations, test annotations) as the config describes them."""
+    d = cfg.data
+    if cfg.train.mode == "single_label":
+        return _single_label_classes(d.label_list), [], []
+    if d.annotations is None:
+        raise InputError("data.annotations is not set in the config")
+    classes = ann_io.read_class_names(d.classes) if d.classes else None
+    anns = list(ann_io.read_annotations(d.annotations, format=d.format, class_base=d.class_base, classes=classes))
+    if d.test_annotations:
+        train = anns
+        test = list(ann_io.read_annotations(d.test_annotations, format=d.format, class_base=d.class_base,
+                                            classes=classes))
+    else:
+        train = [a for a in anns if a.subset == "training"]
+        test = [a for a in anns if a.subset in ("testing", "validation")]
+    if classes is None:
+        k = cfg.model.num_classes or 1 + max((c for a in anns for c, _, _ in a.segments), default=-1)
+        classes = [f"class_{i}" for i in range(k)]
+    if not train:
+        raise InputError(f"{d.annotations}: no videos with subset 'training'")
+    return classes, train, test
+
+
+def check_videos(anns, videos) -> None:
+    """Fail before training starts, in one line, if any annotated video has no file."""
+    resolve = VideoResolver(videos)
+    missing = []
+    for a in anns:
+        try:
+            resolve(a.video_id)
+        except InputError:
+            missing.append(a.video_id)
+    if missing:
+        raise InputError(f"{len(missing)} of {len(anns)} annotated videos have no file or frame folder "
+                         f"(first: {missing[0]})", path=videos)
+
+
+class SampleLog(L.Callback):
+    """Appends the video ids of every training batch to ``logs/samples_rank<R>.txt`` (audit, DDP check)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / f"samples_rank{trainer.global_rank}.txt", "a") as f:
+            f.write("\n".join(batch["video_id"]) + "\n")
+
+
+def _single_label_classes(label_list: str | None) -> list[str]:
+    if not label_list:
+        raise InputError("train.mode=single_label needs data.label_list")
+    return LabelListDataset.class_names_of(label_list)
+
+
+# -- the Lightning module -----------------------------------------------------------------------
+class TANModule(L.LightningModule):
+    """A registered model + the paper's optimiser; every hyper-parameter is saved in checkpoints."""
+
+    def __init__(self, model_args: dict, class_names: list[str], fps: float, size: int, lr: float = 1e-4,
+                 lr_steps: list[int] | None = None, lr_gamma: float = 0.1, weight_decay: float = 0.0,
+                 mode: str = "multilabel", channels_last: bool = True, protocol: str = "frames",
+                 eval_precision: str = "32", clip_frames: int = 16):
+        super().__init__()
+        self.save_hyperparameters()
+        args = dict(model_args)
+        self.model = create_model(args.pop("name"), **args)
+        if channels_last:
+            to_channels_last(self.model)
+        self._val: list[VideoPrediction] = []
+        self.last_metrics: dict | None = None
+        self.last_predictions: list[VideoPrediction] = []
+
+    def forward(self, clip_uint8: torch.Tensor) -> torch.Tensor:
+        """uint8 clip ``(B, 3, T, H, W)`` -> frame logits ``(B, T, K)``."""
+        return self.model(normalize(clip_uint8))
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self(batch["clip"]).float()
+        if self.hparams.mode == "single_label":
+            loss = F.cross_entropy(logits.mean(dim=1), batch["label"])
+        else:
+            loss = F.binary_cross_entropy_with_logits(logits, batch["targets"].float())
+        self.log("train/loss", loss, prog_bar=True, batch_size=logits.shape[0])
+        return loss
+
+    def validation_step(self, item: dict, batch_idx: int) -> None:
+        logits = predict_logits(self.model, item["frames"], precision=self.hparams.eval_precision)
+        self._val.append(VideoPrediction(item["annotation"], item["times"].numpy(),
+                                         torch.sigmoid(logits).numpy()))
+
+    def on_validation_epoch_end(self) -> None:
+        preds = self._gather(self._val)
+        self._val = []
+        if not preds:
+            return
+        result = compute_metrics(preds, self.hparams.class_names, self.hparams.protocol)
+        self.last_metrics, self.last_predictions = result, preds
+        for key in ("frame_map", "video_map", "charades_localize_map"):
+            if key in result:
+                self.log(f"val/{key}", result[key], prog_bar=key == "frame_map", sync_dist=False)
+
+    def _gather(self, preds: list[VideoPrediction]) -> list[VideoPrediction]:
+        """All processes' predictions (DDP shards the test videos), one per video."""
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            parts = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(parts, preds)
+            preds = [p for part in parts for p in part]
+        unique = {p.video_id: p for p in preds}  # the distributed sampler pads with repeats
+        return [unique[k] for k in sorted(unique)]
+
+    def configure_optimizers(self):
+        opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(self.hparams.lr_steps or []),
+                                                     gamma=self.hparams.lr_gamma)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+
+def _model_args(cfg: Config, num_classes: int) -> dict:
+    if cfg.model.num_classes is not None and cfg.model.num_classes != num_classes:
+        raise InputError(f"model.num_classes={cfg.model.num_classes} but the class list has {num_classes} classes")
+    return {"name": cfg.model.name, "num_classes": num_classes, **cfg.model.args}
+
+
+def build_module(cfg: Config, class_names: list[str]) -> TANModule:
+    module = TANModule(
+        _model_args(cfg, len(class_names)), class_names, fps=cfg.data.fps, size=cfg.data.size, lr=cfg.train.lr,
+        lr_steps=cfg.train.lr_steps, lr_gamma=cfg.train.lr_gamma, weight_decay=cfg.train.weight_decay,
+        mode=cfg.train.mode, channels_last=cfg.train.channels_last, protocol=cfg.data.protocol,
+        eval_precision="bf16" if cfg.train.precision.startswith("bf16") else "32", clip_frames=cfg.data.clip_frames,
+    )
+    if cfg.model.pretrained:
+        from .models.weights import load_pretrained
+
+        source = module.model.imagenet_weights if cfg.model.pretrained == "imagenet" else cfg.model.pretrained
+        if source is None:
+            raise InputError(f"model {cfg.model.name!r} has no ImageNet weights")
+        load_pretrained(module.model, source)
+    if cfg.model.init_from:
+        init_from_checkpoint(module.model, cfg.model.init_from)
+    return module
+
+
+def init_from_checkpoint(model: torch.nn.Module, path: str) -> None:
+    """Fine-tuning (Table 5): every tensor of a tan-video checkpoint; a new head if K differs."""
+    ckpt = load_checkpoint(path)
+    state = ckpt["state_dict"]
+    own = model.state_dict()
+    head = {k for k in state if k.startswith("fc.") and k in own and state[k].shape != own[k].shape}
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise InputError(f"checkpoint architecture differs from model {ckpt['build_args']['name']!r} "
+                         f"({len(missing)} tensors missing, first {missing[0]})", path=path)
+    model.load_state_dict({k: v for k, v in state.items() if k not in head}, strict=False)
+    if head:
+        log.info("%s: new classifier for %d classes (checkpoint had %d)", path, own["fc.weight"].shape[0],
+                 state["fc.weight"].shape[0])
+
+
+# -- fit ----------------------------------------------------------------------------------------
+def fit(cfg: Config, resume: bool = False, callbacks: list | None = None) -> dict:
+    """Train as configured; returns the final validation metrics and the paths written.
+
+    Writes into ``cfg.train.out``: ``config.yaml`` (resolved), ``checkpoints/last.ckpt``
+    (resumable), ``model.pt`` (the self-describing final model), ``metrics.json``, CSV and
+    TensorBoard logs.
+    """
+    out = Path(cfg.train.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, out / "config.yaml")
+    L.seed_everything(cfg.train.seed, workers=True, verbose=False)
+    torch.set_flush_denormal(True)  # late low-lr steps slowed ~5x on denormals (DESIGN.md section 4)
+    dm = TANDataModule(cfg)
+    module = build_module(cfg, dm.class_names)
+    ckpt_dir = out / "checkpoints"
+    ckpt_path = None
+    if resume:
+        if not (ckpt_dir / "last.ckpt").is_file():
+            raise InputError(f"nothing to resume: {ckpt_dir / 'last.ckpt'} does not exist")
+        ckpt_path = str(ckpt_dir / "last.ckpt")
+    t = cfg.train
+    # One rolling checkpoint, last.ckpt, rewritten (atomically) at the end of every epoch; not tied
+    # to validation, which may be rare. (save_last alone only writes after a top-k save.)
+    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None, every_n_epochs=1,
+                                 save_on_train_epoch_end=True, enable_version_counter=False)
+    cbs = [checkpoint] + ([TQDMProgressBar(refresh_rate=max(1, t.log_every))] if t.progress else []) + (callbacks or [])
+    if t.log_samples:
+        cbs.append(SampleLog(out / "logs"))
+    has_val = bool(dm.test_anns) and t.mode != "single_label"
+    trainer = L.Trainer(
+        max_epochs=t.epochs, max_steps=t.max_steps, precision=t.precision, accumulate_grad_batches=t.accumulate,
+        accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
+        default_root_dir=str(out), callbacks=cbs, plugins=[AtomicCheckpointIO()],
+        logger=[CSVLogger(str(out), name="logs", version=""), TensorBoardLogger(str(out), name="tb", version="")],
+        # val_every=0: no validation during fit (one validation pass follows it)
+        check_val_every_n_epoch=t.val_every if t.val_every else t.epochs + 1,
+        limit_val_batches=1.0 if has_val else 0, num_sanity_val_steps=0,
+        enable_progress_bar=t.progress, enable_model_summary=False, log_every_n_steps=t.log_every,
+        deterministic=False,
+    )
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        # Lightning's advice about logging intervals and its own deprecations are not the user's business
+        warnings.filterwarnings("ignore", message=".*(log_every_n_steps|LeafSpec|does not have many workers).*")
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    train_seconds = time.perf_counter() - start
+    if has_val and (module.last_metrics is None or not t.val_every):
+        trainer.validate(module, datamodule=dm, verbose=False)
+    result = {"train_seconds": train_seconds, "global_step": trainer.global_step,
+              "predictions": module.last_predictions}
+    if trainer.is_global_zero:
+        meta = {"class_names": dm.class_names, "fps": cfg.data.fps, "size": cfg.data.size,
+                "resize": cfg.data.resize, "clip_frames": cfg.data.clip_frames,
+                "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "mode": t.mode, "metrics": _scalars(module.last_metrics)}
+        save_model_file(out / "model.pt", module.model, meta)
+        result.update(metrics=module.last_metrics, model_file=str(out / "model.pt"))
+        if module.last_metrics:
+            import json
+
+            (out / "metrics.json").write_text(json.dumps(module.last_metrics, indent=2) + "\n")
+    return result
+
+
+def _scalars(m: dict | None) -> dict:
+    return {k: v for k, v in (m or {}).items() if isinstance(v, (int, float))}
+
+
+# -- evaluate -----------------------------------------------------------------------------------
+def predict_dataset(model: torch.nn.Module, dataset: VideoDataset, precision: str = "32",
+                    progress: bool = False) -> list[VideoPrediction]:
+    """Dense probabilities for every video of a :class:`VideoDataset`."""
+    preds = []
+    items = range(len(dataset))
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(items, desc="videos", unit="video")
+    for i in items:
+        item = dataset[i]
+        logits = predict_logits(model, item["frames"], precision=precision)
+        preds.append(VideoPrediction(item["annotation"], item["times"].numpy(), torch.sigmoid(logits).numpy()))
+    return preds
+
+
+def evaluate(cfg: Config, checkpoint: str | Path, out_dir: str | Path | None = None, precision: str = "32",
+             progress: bool = True) -> dict:
+    """Score a checkpoint on the config's test videos; write metrics and submission files."""
+    from .evaluation import write_evaluation
+    from .inference import prepare_for_inference
+
+    class_names, _, test = read_split(cfg)
+    if not test:
+        raise InputError(f"{cfg.data.annotations}: no videos with subset 'testing' or 'validation'")
+    model, meta = build_model_from_checkpoint(checkpoint)
+    if len(meta["class_names"]) != len(class_names):
+        raise InputError(f"checkpoint has {len(meta['class_names'])} classes, the data {len(class_names)}",
+                         path=checkpoint)
+    prepare_for_inference(model)
+    ds = VideoDataset(test, cfg.data.videos, len(class_names), fps=meta.get("fps", cfg.data.fps),
+                      size=meta.get("size", cfg.data.size), resize=meta.get("resize", cfg.data.resize))
+    preds = predict_dataset(model, ds, precision=precision, progress=progress)
+    result = compute_metrics(preds, class_names, cfg.data.protocol)
+    result["checkpoint"] = str(checkpoint)
+    out = Path(out_dir) if out_dir is not None else Path(checkpoint).parent / "eval"
+    result["files"] = [str(p) for p in write_evaluation(out, preds, result, class_names, cfg.data.protocol)]
+    return result
+
+
+__all__ = ["TANModule", "TANDataModule", "fit", "evaluate", "predict_dataset", "read_split"]
