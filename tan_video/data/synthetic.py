@@ -165,17 +165,24 @@ def _shape_mask(shape: str, d: int) -> np.ndarray:
     raise ValueError(shape)
 
 
-def _paint(frame: np.ndarray, mask: np.ndarray, y: float, x: float, colour: Sequence[float]) -> None:
-    """Paint ``mask`` with its top-left corner at (round(y), round(x)), clipped to the frame."""
-    h, w = frame.shape[:2]
+def _paint(frames: np.ndarray, mask: np.ndarray, y: float, x: float, colour: Sequence[float]) -> None:
+    """Paint ``mask`` with its top-left corner at (round(y), round(x)), clipped to the frame.
+
+    frames: one frame ``(H, W, 3)`` or a stack ``(N, H, W, 3)`` (painted alike).
+    """
+    h, w = frames.shape[-3:-1]
     d0, d1 = mask.shape
     y0, x0 = int(round(y)), int(round(x))
     ys, xs = max(0, y0), max(0, x0)
     ye, xe = min(h, y0 + d0), min(w, x0 + d1)
     if ys >= ye or xs >= xe:
         return
-    region = frame[ys:ye, xs:xe]
-    region[mask[ys - y0:ye - y0, xs - x0:xe - x0]] = colour
+    region = frames[..., ys:ye, xs:xe, :]
+    m = mask[ys - y0:ye - y0, xs - x0:xe - x0]
+    if frames.ndim == 4:
+        region[:, m] = colour
+    else:
+        region[m] = colour
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -323,8 +330,7 @@ def render_video(rng: np.random.Generator, frames: int = 64, size: int = 64, fps
     video = np.repeat(bg[None], frames, axis=0)  # float (F, S, S, 3)
 
     def paint_range(mask: np.ndarray, y: float, x: float, colour, t0: int, t1: int) -> None:
-        for t in range(t0, t1):
-            _paint(video[t], mask, y, x, colour)
+        _paint(video[t0:t1], mask, y, x, colour)
 
     # -- motion: identical white squares moving up / down / sideways fast / slowly; static twins.
     # Drawn first, under every static object: their evidence is in every frame and survives a
