@@ -26,14 +26,13 @@ inside FFmpeg's scaler, centre-crop ``size``, ImageNet-normalise.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import logging
 import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +55,23 @@ DEFAULT_WINDOW = 256
 keyframe before it, so a longer window amortises that; memory is ``window + 2 r`` frames."""
 
 BF16_TOLERANCE = 0.03
-"""Largest allowed difference of bf16 from fp32 *probabilities* (tested in test_inference.py)."""
+"""Largest allowed difference of bf16 from fp32 *probabilities* (tested in test_inference.py and
+test_predict.py; measured 0.007 on the long-video benchmark)."""
+
+
+def default_precision() -> str:
+    """What ``precision="auto"`` means: ``"bf16"`` on a CPU with native bf16 arithmetic
+    (AVX512-BF16 or AMX), else ``"32"``.
+
+    Measured for tan_tiny on a 2-core AVX512-BF16 CPU (benchmarks/results/long_video.json):
+    bf16 autocast is about 2x faster per chunk than fp32 and its probabilities stay within
+    :data:`BF16_TOLERANCE`. Without native bf16, oneDNN emulates it and it does not pay.
+    """
+    try:
+        caps = torch.cpu.get_capabilities()
+    except (AttributeError, RuntimeError):  # older torch: no capability query, stay exact
+        return "32"
+    return "bf16" if caps.get("avx512_bf16") or caps.get("amx_bf16") else "32"
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,6 +210,30 @@ def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *
     return times, logits
 
 
+def bound_heap_growth() -> bool:
+    """Pin glibc's mmap threshold so that freed frame buffers go back to the OS (process-wide).
+
+    glibc raises its mmap threshold (up to 32 MiB) each time a large mmapped block is freed;
+    after that, multi-MB buffers (a decoded window, a chunk's activations) come from the heap,
+    where fragmentation keeps freed memory resident. Measured on a 10-minute video: RSS grew
+    from 357 to 603 MB and was still growing; with the threshold pinned at glibc's initial 128 KiB
+    it stayed at about 306 MB, at no measurable cost in speed. ``tan-video predict`` calls this;
+    Python users streaming long videos may too. Returns False where it does not apply (not
+    glibc).
+    """
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_mmap_threshold = -3  # from <malloc.h>
+        return bool(libc.mallopt(m_mmap_threshold, 128 * 1024))
+    except (OSError, AttributeError):
+        return False
+
+
 def _check_not_empty(clip: torch.Tensor, path: Path, fps: float) -> None:
     if clip.shape[1] == 0:
         raise InputError(f"no frames to sample at {fps:g} FPS (zero-length video)", path=path)
@@ -220,7 +259,7 @@ class PredictOptions:
     annotations, format, class_base: ground truth for the timeline (matched by file stem).
     proposals: ActivityNet-style proposals JSON -> ``detections.json`` (paper's scoring).
     top_k: classes kept per proposal (None: all).
-    precision: ``"32"`` or ``"bf16"`` (autocast).
+    precision: ``"auto"`` (:func:`default_precision`), ``"32"`` or ``"bf16"`` (autocast).
     chunk, window: output frames per forward pass; sampled frames per decoded window.
     progress: a tqdm bar per video.
     timeline: write ``<name>.timeline.png``.
@@ -235,7 +274,7 @@ class PredictOptions:
     class_base: int = 0
     proposals: str | None = None
     top_k: int | None = None
-    precision: str = "32"
+    precision: str = "auto"
     chunk: int = 64
     window: int = DEFAULT_WINDOW
     progress: bool = True
@@ -285,22 +324,29 @@ def _atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
 
 
 def write_scores(out: Path, name: str, times: np.ndarray, scores: np.ndarray, class_names: Sequence[str],
-                 header: dict) -> list[Path]:
+                 header: dict, block: int = 1024) -> list[Path]:
     """``<name>.scores.csv`` (``time`` + one column per class) and ``<name>.scores.json``.
 
     JSON: ``{**header, "class_names", "times": [T], "scores": [T][K]}``; scores rounded to 6 digits.
+    Both are written ``block`` rows at a time: an hour of Charades (14400 x 157 scores) as
+    Python lists or one string would cost far more memory than the scores themselves.
     """
     def csv_file(tmp: Path) -> None:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(["time", *class_names])  # quotes names with commas
-        body = np.column_stack([times, scores])
-        np.savetxt(buf, body, fmt=["%.4f"] + ["%.6f"] * scores.shape[1], delimiter=",")
-        tmp.write_text(buf.getvalue())
+        with open(tmp, "w", newline="") as f:
+            csv.writer(f, lineterminator="\n").writerow(["time", *class_names])  # quotes names with commas
+            for i in range(0, len(times), block):
+                body = np.column_stack([times[i:i + block], scores[i:i + block]])
+                np.savetxt(f, body, fmt=["%.4f"] + ["%.6f"] * scores.shape[1], delimiter=",")
 
     def json_file(tmp: Path) -> None:
-        payload = {**header, "class_names": list(class_names), "times": np.round(times, 4).tolist(),
-                   "scores": np.round(scores.astype(np.float64), 6).tolist()}
-        tmp.write_text(json.dumps(payload, separators=(",", ":")) + "\n")
+        head = json.dumps({**header, "class_names": list(class_names), "times": np.round(times, 4).tolist()},
+                          separators=(",", ":"))
+        with open(tmp, "w") as f:
+            f.write(head[:-1] + ',"scores":[')
+            for i in range(0, len(times), block):
+                rows = np.round(scores[i:i + block].astype(np.float64), 6).tolist()
+                f.write(("," if i else "") + ",".join(json.dumps(r, separators=(",", ":")) for r in rows))
+            f.write("]}\n")
 
     return [_atomic_write(out / f"{name}.scores.csv", csv_file), _atomic_write(out / f"{name}.scores.json", json_file)]
 
@@ -397,8 +443,10 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     proposals file: those concern every video. Per-video failures are in the report.
     """
     options = options or PredictOptions()
-    if options.precision not in ("32", "bf16"):
-        raise InputError(f"precision must be 32 or bf16, got {options.precision!r}")
+    if options.precision not in ("auto", "32", "bf16"):
+        raise InputError(f"precision must be auto, 32 or bf16, got {options.precision!r}")
+    if options.precision == "auto":
+        options = replace(options, precision=default_precision())
     if options.chunk < 1 or options.window < 1 or options.min_frames < 1 or options.merge_gap < 0:
         raise InputError("chunk, window and min-frames must be >= 1, merge-gap >= 0")
     model, meta = build_model_from_checkpoint(checkpoint)
@@ -492,5 +540,5 @@ def _clock(seconds: float) -> str:
 
 
 __all__ = ["Preprocess", "PredictOptions", "PredictReport", "VideoResult", "stream_logits", "to_probabilities",
-           "predict_one", "predict_videos", "summary_table", "write_scores", "write_segments", "DEFAULT_WINDOW",
-           "BF16_TOLERANCE"]
+           "predict_one", "predict_videos", "summary_table", "write_scores", "write_segments", "bound_heap_growth",
+           "default_precision", "check_normalisation", "DEFAULT_WINDOW", "BF16_TOLERANCE"]

@@ -225,13 +225,15 @@ def test_checkpoint_of_another_architecture_is_one_clear_error(work, tmp_path, c
     assert not (tmp_path / "out").exists()
 
 
-def test_bf16_default_stays_within_the_documented_tolerance(work):
+def test_bf16_and_the_default_precision_stay_within_the_documented_tolerance(work):
     model, meta = loaded(work)
     prep = Preprocess.from_meta(meta)
-    _, fp32 = stream_logits(model, work / "clip_a.mp4", prep, precision="32")
-    _, bf16 = stream_logits(model, work / "clip_a.mp4", prep, precision="bf16")
-    diff = np.abs(predict_mod.to_probabilities(bf16) - predict_mod.to_probabilities(fp32)).max()
-    assert diff < predict_mod.BF16_TOLERANCE
+    probs = {}
+    for precision in {"32", "bf16", predict_mod.default_precision()}:
+        _, logits = stream_logits(model, work / "clip_a.mp4", prep, precision=precision)
+        probs[precision] = predict_mod.to_probabilities(logits)
+    for precision, p in probs.items():
+        assert np.abs(p - probs["32"]).max() < predict_mod.BF16_TOLERANCE, precision
 
 
 # -- export and filter responses ---------------------------------------------------------------
