@@ -62,7 +62,9 @@ def _cmd_bench(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from .predict import PredictOptions, predict_videos, summary_table
+    from .predict import PredictOptions, bound_heap_growth, predict_videos, summary_table
+
+    bound_heap_growth()  # this process streams long videos: keep its memory flat (see the docstring)
 
     options = PredictOptions(fps=args.fps, threshold=args.threshold, min_frames=args.min_frames,
                              merge_gap=args.merge_gap, annotations=args.annotations, format=args.format,
@@ -134,7 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--class-base", type=int, default=0, help="id of the first class in the annotation file")
     pr.add_argument("--proposals", default=None, help="ActivityNet-style proposals JSON -> OUT/detections.json")
     pr.add_argument("--top-k", type=int, default=None, help="classes kept per proposal (default: all)")
-    pr.add_argument("--precision", default="32", choices=["32", "bf16"], help="inference precision")
+    pr.add_argument("--precision", default="auto", choices=["auto", "32", "bf16"],
+                    help="inference precision; auto: bf16 on CPUs with native bf16 (measured 2x faster), else 32")
     pr.add_argument("--chunk", type=int, default=64, help="output frames per forward pass")
     pr.add_argument("--window", type=int, default=256, help="sampled frames decoded per read")
     pr.add_argument("--no-progress", action="store_true")
