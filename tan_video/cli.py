@@ -18,6 +18,17 @@ from .errors import InputError
 log = logging.getLogger("tan_video")
 
 
+def _cmd_demo(args) -> int:
+    from .demo import results_markdown, run_demo
+    from .data.synthetic import CLASSES
+
+    results = run_demo(args.out, quick=args.quick, seed=args.seed)
+    print(results_markdown(results, {c.name: c.group for c in CLASSES}), end="")
+    print(f"total {results['total_seconds']:.0f} s; wrote {args.out}/results.json, results.md, per_class_ap.png, "
+          f"timelines/")
+    return 0
+
+
 def _cmd_train(args) -> int:
     from .config import load_config
     from .training import fit
@@ -61,6 +72,18 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (it may be replaced after set-up, e.g. by tests)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def _cmd_predict(args) -> int:
     from .predict import PredictOptions, bound_heap_growth, predict_videos, summary_table
 
@@ -100,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 "action recognition (train, evaluate, benchmark).")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    d = sub.add_parser("demo", help="the main job: TAN vs the paper's baselines and ablations on the built-in "
+                       "synthetic benchmark (CPU, minutes)")
+    d.add_argument("--out", default="runs/demo", help="output folder (data, runs, results, pictures)")
+    d.add_argument("--quick", action="store_true", help="a smaller benchmark and shorter training (about 2 min)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the data and of training")
+    d.set_defaults(func=_cmd_demo)
 
     t = sub.add_parser("train", help="train a model from a YAML config (paper recipes in configs/)")
     t.add_argument("--config", required=True, help="YAML config file")
@@ -167,14 +197,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+    # Our messages on stderr; Lightning keeps its own handler (no duplicates through the root logger).
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
         return args.func(args)
     except InputError as e:
-        print(f"tan-video: error: {e}", file=sys.stderr)
+        # Re-raised from a DataLoader worker, the message carries the worker's traceback: keep
+        # only its last line, the original one-line message.
+        message = str(e).strip().splitlines()[-1].replace("tan_video.errors.InputError: ", "")
+        print(f"tan-video: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tan-video: interrupted", file=sys.stderr)

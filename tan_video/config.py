@@ -38,6 +38,7 @@ class DataConfig:
     clip_frames: int = 16
     size: int = 224
     resize: int | None = None  # short side before cropping; None: size * 8 / 7 (256 for 224)
+    crop_scale: list[float] | None = None  # random resized crop's area range; None: the dataset default
     protocol: str = "frames"  # frames (every sampled frame) | charades (25 points per video)
     label_list: str | None = None  # single-label pretraining: "path label" list (Table 5)
     num_workers: int = 2

@@ -75,10 +75,10 @@ class TANDataModule(L.LightningDataModule):
         d, t = self.cfg.data, self.cfg.train
         if t.mode == "single_label":
             ds = LabelListDataset(d.label_list, fps=d.fps, clip_frames=d.clip_frames, size=d.size, train=True,
-                                  resize=d.resize, root=d.videos, cache=d.cache_videos)
+                                  resize=d.resize, root=d.videos, cache=d.cache_videos, **_crop(d))
         else:
             ds = ClipDataset(self.train_anns, d.videos, self.num_classes, fps=d.fps, clip_frames=d.clip_frames,
-                             size=d.size, train=True, resize=d.resize, cache=d.cache_videos)
+                             size=d.size, train=True, resize=d.resize, cache=d.cache_videos, **_crop(d))
         return DataLoader(ds, batch_size=t.batch_size, shuffle=True, drop_last=len(ds) > t.batch_size,
                           num_workers=d.num_workers, persistent_workers=d.num_workers > 0)
 
@@ -88,6 +88,10 @@ class TANDataModule(L.LightningDataModule):
                           cache=d.cache_videos)
         return DataLoader(ds, batch_size=1, shuffle=False, num_workers=d.num_workers, collate_fn=_first_item,
                           persistent_workers=d.num_workers > 0)
+
+
+def _crop(d) -> dict:
+    return {} if d.crop_scale is None else {"crop_scale": tuple(d.crop_scale)}
 
 
 def read_split(cfg: Config):
