@@ -251,8 +251,9 @@ def read_video(path: str | os.PathLike, fps: float = 4.0, short_side: int | None
             video get the last frame. ``start``/``end`` do not apply.
         seek: when the first sample is later than 1 s, seek to the keyframe before it instead of
             decoding from the beginning (verified; falls back to a full decode if inaccurate).
-        threads: FFmpeg's frame/slice threading. Off by default: on small videos and 2 cores it
-            measured no faster, and datasets already decode in parallel DataLoader workers.
+        threads: add frame threading (``thread_type="AUTO"``) to FFmpeg's default slice
+            threading. Off by default: on 2 cores it measured no faster (benchmarks/), and
+            datasets already decode in parallel DataLoader workers.
 
     Returns:
         frames: uint8 ``(T, H, W, 3)`` RGB, displayed orientation.
