@@ -20,6 +20,15 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: str | Path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def plot_timeline(path: str | Path, times: np.ndarray, class_names: Sequence[str],
                   rows: Mapping[str, np.ndarray], classes: Sequence[int] | None = None,
                   title: str = "") -> Path:
@@ -51,12 +60,7 @@ def plot_timeline(path: str | Path, times: np.ndarray, class_names: Sequence[str
     axes[-1, 0].set_xlabel("time (s)")
     if title:
         axes[0, 0].set_title(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_per_class_ap(path: str | Path, per_class: Mapping[str, Mapping[str, float | None]],
@@ -81,12 +85,7 @@ def plot_per_class_ap(path: str | Path, per_class: Mapping[str, Mapping[str, flo
     ax.set_ylim(0, 1)
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7, ncol=min(len(models), 5))
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_filter_responses(path: str | Path, frames: np.ndarray, times: np.ndarray, shown: Sequence[int],
@@ -136,9 +135,4 @@ def plot_filter_responses(path: str | Path, frames: np.ndarray, times: np.ndarra
         ax.legend(fontsize=6, ncol=min(len(rows), 4))
     if title:
         fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
