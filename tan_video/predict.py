@@ -365,14 +365,14 @@ def write_segments(out: Path, name: str, segments: Sequence[tuple[int, float, fl
 # --------------------------------------------------------------------------------------------
 
 
-def _unique_names(videos: Sequence[Path]) -> dict[Path, str | None]:
-    """Output name per video: its stem. A second video with the same stem would overwrite the
-    first one's files; it gets None (reported as a bad input)."""
+def _output_names(videos: Sequence[Path]) -> list[str | None]:
+    """Output name per video: its stem. A later video with the same stem would overwrite an
+    earlier one's files; it gets None (reported as a bad input)."""
     seen: set[str] = set()
-    names: dict[Path, str | None] = {}
+    names: list[str | None] = []
     for v in videos:
         stem = v.name if v.is_dir() else v.stem
-        names[v] = None if stem in seen else stem
+        names.append(None if stem in seen else stem)
         seen.add(stem)
     return names
 
@@ -466,11 +466,9 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [Path(v) for v in videos]
-    names = _unique_names(paths)
     results: list[VideoResult] = []
     dense: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for path in paths:
-        name = names[path]
+    for path, name in zip(paths, _output_names(paths)):
         if name is None:
             results.append(VideoResult(str(path), path.stem, error=f"{path}: same file name as an earlier video; "
                                        "its outputs would overwrite that one's (rename it)"))

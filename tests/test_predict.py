@@ -206,9 +206,13 @@ def test_a_bad_video_is_reported_and_the_others_still_run(work, tmp_path, capsys
 def test_same_file_name_twice_is_a_bad_input_not_an_overwrite(work, tmp_path, capsys):
     (tmp_path / "again").mkdir()
     (tmp_path / "again" / "clip_b.mp4").write_bytes((work / "clip_b.mp4").read_bytes())
-    rc = main(["predict", str(work / "clip_b.mp4"), str(tmp_path / "again" / "clip_b.mp4"), "--checkpoint",
+    video = str(work / "clip_b.mp4")
+    rc = main(["predict", video, str(tmp_path / "again" / "clip_b.mp4"), video, "--checkpoint",
                str(work / "model.pt"), "--out", str(tmp_path / "out"), "--no-progress", "--no-timeline"])
-    assert rc == 2 and "same file name" in capsys.readouterr().err
+    err = [line for line in capsys.readouterr().err.splitlines() if "same file name" in line]
+    assert rc == 2 and len(err) == 2 and "again" in err[0]
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [v["error"] is None for v in summary["videos"]] == [True, False, False]  # the first one ran
 
 
 def test_checkpoint_of_another_architecture_is_one_clear_error(work, tmp_path, capsys):
