@@ -56,7 +56,8 @@ def load_checkpoint(path: str | Path) -> dict:
             return {"format": "lightning", "build_args": dict(hp["model_args"]),
                     "state_dict": {k[len("model."):]: v for k, v in obj["state_dict"].items() if k.startswith("model.")},
                     "class_names": list(hp["class_names"]), "fps": hp["fps"], "size": hp["size"],
-                    "clip_frames": hp.get("clip_frames", 16), "mode": hp.get("mode", "multilabel")}
+                    "clip_frames": hp.get("clip_frames", 16), "mode": hp.get("mode", "multilabel"),
+                    **{k: list(hp[k]) if k != "resize" else hp[k] for k in ("resize", "mean", "std") if k in hp}}
         except KeyError as e:
             raise InputError(f"Lightning checkpoint without tan-video hyper-parameter {e}", path=path) from None
     raise InputError("not a tan-video checkpoint (no model description inside)", path=path)

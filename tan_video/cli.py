@@ -120,7 +120,7 @@ def _cmd_viz(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tan-video", description="Temporal Aggregation Network: dense multi-label "
-                                "action recognition (train, evaluate, benchmark).")
+                                "action recognition: demo, train, evaluate, predict, export, viz, bench.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 

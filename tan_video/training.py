@@ -157,7 +157,8 @@ class TANModule(L.LightningModule):
     def __init__(self, model_args: dict, class_names: list[str], fps: float, size: int, lr: float = 1e-4,
                  lr_steps: list[int] | None = None, lr_gamma: float = 0.1, weight_decay: float = 0.0,
                  mode: str = "multilabel", channels_last: bool = True, protocol: str = "frames",
-                 eval_precision: str = "32", clip_frames: int = 16):
+                 eval_precision: str = "32", clip_frames: int = 16, resize: int | None = None,
+                 mean: tuple = IMAGENET_MEAN, std: tuple = IMAGENET_STD):
         super().__init__()
         self.save_hyperparameters()
         args = dict(model_args)
@@ -225,6 +226,7 @@ def build_module(cfg: Config, class_names: list[str]) -> TANModule:
         lr_steps=cfg.train.lr_steps, lr_gamma=cfg.train.lr_gamma, weight_decay=cfg.train.weight_decay,
         mode=cfg.train.mode, channels_last=cfg.train.channels_last, protocol=cfg.data.protocol,
         eval_precision="bf16" if cfg.train.precision.startswith("bf16") else "32", clip_frames=cfg.data.clip_frames,
+        resize=cfg.data.resize, mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD),
     )
     if cfg.model.pretrained:
         from .models.weights import load_pretrained

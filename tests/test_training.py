@@ -61,6 +61,9 @@ def test_train_then_evaluate_through_the_cli(data, tmp_path, capsys):
     # the checkpoint describes itself: evaluate rebuilds the model from the file alone
     ckpt = load_checkpoint(run / "model.pt")
     assert ckpt["build_args"]["name"] == "tan_tiny" and ckpt["fps"] == 8 and len(ckpt["class_names"]) == 14
+    resumable = load_checkpoint(run / "checkpoints" / "last.ckpt")  # the Lightning file describes itself too
+    assert resumable["build_args"] == ckpt["build_args"] and resumable["resize"] == 32
+    assert resumable["mean"] == list(ckpt["mean"])
 
     for source in ("model.pt", "checkpoints/last.ckpt"):
         out = tmp_path / f"eval_{Path(source).stem}"
