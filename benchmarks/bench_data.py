@@ -169,8 +169,13 @@ def bench_demo_step(tmp: Path) -> dict:
     for i in range(len(cached)):
         cached[i]  # fill the cache (the first epoch)
     torch.manual_seed(0)
+    # as in a DataLoader worker, which runs torch single-threaded (with 2 threads and a busy
+    # machine, torch's thread pool made the tiny crop ops 10x slower than the decode)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     t_plain = best(lambda: [plain[i] for i in range(len(plain))]) / len(plain)
     t_cached = best(lambda: [cached[i] for i in range(len(cached))]) / len(cached)
+    torch.set_num_threads(threads)
 
     model = create_model("tan_tiny", num_classes=k)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
@@ -187,7 +192,8 @@ def bench_demo_step(tmp: Path) -> dict:
 
     step()
     t_step = best(step, repeats=5)
-    return {"clip": "16 frames of 64x64 at 8 FPS from a 64-frame H.264 video, random crop + flip",
+    return {"clip": "16 frames of 64x64 at 8 FPS from a 64-frame H.264 video, random crop + flip, "
+                    "torch single-threaded as in a DataLoader worker",
             "decode_ms_per_clip": round(1000 * t_plain, 2), "cached_ms_per_clip": round(1000 * t_cached, 2),
             "train_step_ms_batch8_tan_tiny_bf16": round(1000 * t_step, 1),
             "decode_ms_per_batch8": round(8000 * t_plain, 1),
@@ -223,6 +229,7 @@ def main() -> None:
         result["loader"] = bench_loader(tmp)
         result["synthetic_generation"] = bench_synthetic(tmp, args.quick)
         result["demo_decode_vs_train_step"] = bench_demo_step(tmp)
+    result["machine"]["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
