@@ -14,6 +14,7 @@ written to a temporary name and moved into place, so a killed run never leaves h
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -303,7 +304,8 @@ def fit(cfg: Config, resume: bool = False, callbacks: list | None = None) -> dic
         warnings.filterwarnings("ignore", message=".*(log_every_n_steps|LeafSpec|does not have many workers).*")
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     train_seconds = time.perf_counter() - start
-    if has_val and (module.last_metrics is None or not t.val_every):
+    validated_last_epoch = t.val_every and t.epochs % t.val_every == 0 and module.last_metrics is not None
+    if has_val and not validated_last_epoch:  # the metrics reported are always the final model's
         trainer.validate(module, datamodule=dm, verbose=False)
     result = {"train_seconds": train_seconds, "global_step": trainer.global_step,
               "predictions": module.last_predictions}
@@ -314,8 +316,6 @@ def fit(cfg: Config, resume: bool = False, callbacks: list | None = None) -> dic
         save_model_file(out / "model.pt", module.model, meta)
         result.update(metrics=module.last_metrics, model_file=str(out / "model.pt"))
         if module.last_metrics:
-            import json
-
             (out / "metrics.json").write_text(json.dumps(module.last_metrics, indent=2) + "\n")
     return result
 
