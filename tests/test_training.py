@@ -24,6 +24,7 @@ from tan_video.data import synthetic
 from tan_video.training import fit, init_from_checkpoint
 
 CLI = [sys.executable, "-m", "tan_video.cli"]
+K = len(synthetic.CLASSES)
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def test_train_then_evaluate_through_the_cli(data, tmp_path, capsys):
     assert set(m["per_class_ap"]) == set(c.name for c in synthetic.CLASSES)
     # the checkpoint describes itself: evaluate rebuilds the model from the file alone
     ckpt = load_checkpoint(run / "model.pt")
-    assert ckpt["build_args"]["name"] == "tan_tiny" and ckpt["fps"] == 8 and len(ckpt["class_names"]) == 14
+    assert ckpt["build_args"]["name"] == "tan_tiny" and ckpt["fps"] == 8 and len(ckpt["class_names"]) == K
     resumable = load_checkpoint(run / "checkpoints" / "last.ckpt")  # the Lightning file describes itself too
     assert resumable["build_args"] == ckpt["build_args"] and resumable["resize"] == 32
     assert resumable["mean"] == list(ckpt["mean"])
@@ -73,9 +74,9 @@ def test_train_then_evaluate_through_the_cli(data, tmp_path, capsys):
         assert {"frame_map", "video_map", "charades_localize_map", "protocols"} <= set(ev)
         assert ev["frame_map"] == pytest.approx(m["frame_map"], abs=0.02)  # fp32 here, bf16 in training
         ids, scores = metrics.read_charades_submission(out / "classify_submission.txt")
-        assert len(ids) == 6 and scores.shape == (6, 14)
+        assert len(ids) == 6 and scores.shape == (6, K)
         ids, scores = metrics.read_charades_submission(out / "localize_submission.txt")
-        assert scores.reshape(-1, 14).shape[0] == 6 * 25
+        assert scores.reshape(-1, K).shape[0] == 6 * 25
         assert (out / "per_class_ap.csv").read_text().count("\n") == 15
 
 
@@ -88,7 +89,7 @@ def test_bad_inputs_are_one_line_errors(data, tmp_path, capsys):
     save_model_file(tmp_path / "k5.pt", tv.create_model("tan_tiny", num_classes=5),
                     {"class_names": list("abcde"), "fps": 8.0, "size": 32})
     assert main(["evaluate", "--config", str(cfg), "--checkpoint", str(tmp_path / "k5.pt")]) == 2
-    assert "checkpoint has 5 classes, the data 14" in capsys.readouterr().err
+    assert f"checkpoint has 5 classes, the data {K}" in capsys.readouterr().err
     assert main(["train", "--config", str(cfg), "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
 
@@ -115,7 +116,7 @@ def test_tiny_tan_learns_well_above_chance(tmp_path):
                       [f"data.test_annotations={root / 'test.json'}"])
     cfg.model.args = {"drop_rate": 0.0}
     m = fit(cfg)["metrics"]
-    labels = np.concatenate([tv.data.dense_targets(a, np.arange(32) / 8.0, 14) for a in anns])
+    labels = np.concatenate([tv.data.dense_targets(a, np.arange(32) / 8.0, K) for a in anns])
     chance = labels[:, labels.sum(0) > 0].mean()  # AP of random scores ~ the positive rate
     assert m["frame_map"] > chance + 0.3, (m["frame_map"], chance)
 
@@ -173,8 +174,8 @@ def test_single_label_pretraining_then_finetuning_with_a_new_head(data, tmp_path
                  "data.annotations=null"]) == 0
     pre = load_checkpoint(tmp_path / "pre" / "model.pt")
     assert pre["class_names"] == ["cat_a", "cat_b", "cat_c"] and pre["mode"] == "single_label"
-    model = tv.create_model("tan_tiny", num_classes=14)
+    model = tv.create_model("tan_tiny", num_classes=K)
     init_from_checkpoint(model, tmp_path / "pre" / "model.pt")
-    assert model.fc.out_features == 14
+    assert model.fc.out_features == K
     torch.testing.assert_close(model.state_dict()["layer2.0.conv2.weight"], pre["state_dict"]["layer2.0.conv2.weight"])
     torch.testing.assert_close(model.state_dict()["ta3.convs.1.weight"], pre["state_dict"]["ta3.convs.1.weight"])
