@@ -47,6 +47,16 @@ def _cmd_evaluate(args) -> int:
     from .training import evaluate
 
     cfg = load_config(args.config, args.overrides)
+    if args.detections:
+        from .evaluation import evaluate_detections
+
+        result = evaluate_detections(cfg, args.detections, args.out)
+        for tiou, value in result["detection_map"].items():
+            print(f"detection mAP @ tIoU {tiou}: {100 * value:6.2f}")
+        print(f"({result['protocol']}); wrote {result['file']}")
+        return 0
+    if not args.checkpoint:
+        raise InputError("evaluate needs --checkpoint (or --detections to score a detection file)")
     result = evaluate(cfg, args.checkpoint, args.out, precision=args.precision, progress=not args.no_progress)
     for key in ("frame_map", "video_map", "charades_localize_map"):
         if key in result:
@@ -137,9 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.epochs=5 model.name=tan_r101")
     t.set_defaults(func=_cmd_train)
 
-    e = sub.add_parser("evaluate", help="score a checkpoint on the config's test videos (all protocols)")
+    e = sub.add_parser("evaluate", help="score a checkpoint on the config's test videos (all protocols), or "
+                       "a detection file with detection mAP")
     e.add_argument("--config", required=True)
-    e.add_argument("--checkpoint", required=True, help="model.pt or a Lightning .ckpt written by train")
+    e.add_argument("--checkpoint", help="model.pt or a Lightning .ckpt written by train")
+    e.add_argument("--detections", help="ActivityNet detection JSON (tan-video predict --proposals): detection mAP "
+                   "against the config's test annotations at tIoU 0.3-0.7")
     e.add_argument("--out", default=None, help="output folder (default: beside the checkpoint, eval/)")
     e.add_argument("--precision", default="32", choices=["32", "bf16"], help="inference precision")
     e.add_argument("--no-progress", action="store_true")

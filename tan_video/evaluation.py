@@ -101,3 +101,28 @@ def write_evaluation(out_dir: str | Path, preds: list[VideoPrediction], result: 
                                         np.stack([localize_scores(p)[0] for p in preds]))
         written.append(out / "localize_submission.txt")
     return written
+
+
+def evaluate_detections(cfg, detections_path: str | Path, out_dir: str | Path | None = None,
+                        tiou_thresholds=(0.3, 0.4, 0.5, 0.6, 0.7)) -> dict:
+    """Detection mAP of an ActivityNet detection JSON against the config's test annotations.
+
+    Writes ``detection_metrics.json`` into ``out_dir`` (default: beside the detection file).
+    """
+    from .detection import read_detections
+    from .training import read_split
+
+    class_names, _, test = read_split(cfg)
+    dets = read_detections(detections_path, class_names)
+    ground_truth = [(a.video_id, c, s, e) for a in test for c, s, e in a.segments]
+    result = {
+        "detection_map": {str(t): float(v) for t, v in metrics.detection_map(dets, ground_truth, tiou_thresholds).items()},
+        "protocol": "ActivityNet style: greedy matching by score, all-point interpolated AP, mean over classes "
+                    "with ground truth",
+        "num_detections": len(dets), "num_ground_truth": len(ground_truth), "detections": str(detections_path),
+    }
+    out = Path(out_dir) if out_dir is not None else Path(detections_path).parent
+    out.mkdir(parents=True, exist_ok=True)
+    result["file"] = str(out / "detection_metrics.json")
+    (out / "detection_metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result

@@ -179,3 +179,22 @@ def test_single_label_pretraining_then_finetuning_with_a_new_head(data, tmp_path
     assert model.fc.out_features == K
     torch.testing.assert_close(model.state_dict()["layer2.0.conv2.weight"], pre["state_dict"]["layer2.0.conv2.weight"])
     torch.testing.assert_close(model.state_dict()["ta3.convs.1.weight"], pre["state_dict"]["ta3.convs.1.weight"])
+
+
+def test_evaluate_scores_a_detection_file(data, tmp_path, capsys):
+    from tan_video.detection import write_detections
+
+    cfg = write_config(tmp_path / "cfg.yaml", data, tmp_path / "run")
+    test = [a for a in tv.data.read_annotations(data / "annotations.json", "dense_json") if a.subset == "testing"]
+    names = [c.name for c in synthetic.CLASSES]
+    perfect = [(a.video_id, c, s, e, 1.0) for a in test for c, s, e in a.segments]
+    write_detections(tmp_path / "perfect.json", perfect, names)
+    assert main(["evaluate", "--config", str(cfg), "--detections", str(tmp_path / "perfect.json")]) == 0
+    result = json.loads((tmp_path / "detection_metrics.json").read_text())
+    assert result["detection_map"] == {"0.3": 1.0, "0.4": 1.0, "0.5": 1.0, "0.6": 1.0, "0.7": 1.0}
+    shifted = [(v, c, s + 0.6 * (e - s), e + 0.6 * (e - s), 1.0) for v, c, s, e, _ in perfect]  # tIoU 0.25
+    write_detections(tmp_path / "shifted.json", shifted, names)
+    assert main(["evaluate", "--config", str(cfg), "--detections", str(tmp_path / "shifted.json")]) == 0
+    assert json.loads((tmp_path / "detection_metrics.json").read_text())["detection_map"]["0.3"] == 0.0
+    assert main(["evaluate", "--config", str(cfg)]) == 2
+    assert "needs --checkpoint" in capsys.readouterr().err
