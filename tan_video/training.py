@@ -298,15 +298,15 @@ def fit(cfg: Config, resume: bool = False, callbacks: list | None = None) -> dic
         enable_progress_bar=t.progress, enable_model_summary=False, log_every_n_steps=t.log_every,
         deterministic=False,
     )
-    start = time.perf_counter()
     with warnings.catch_warnings():
         # Lightning's advice about logging intervals and its own deprecations are not the user's business
         warnings.filterwarnings("ignore", message=".*(log_every_n_steps|LeafSpec|does not have many workers).*")
+        start = time.perf_counter()
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
-    train_seconds = time.perf_counter() - start
-    validated_last_epoch = t.val_every and t.epochs % t.val_every == 0 and module.last_metrics is not None
-    if has_val and not validated_last_epoch:  # the metrics reported are always the final model's
-        trainer.validate(module, datamodule=dm, verbose=False)
+        train_seconds = time.perf_counter() - start
+        validated_last_epoch = t.val_every and t.epochs % t.val_every == 0 and module.last_metrics is not None
+        if has_val and not validated_last_epoch:  # the metrics reported are always the final model's
+            trainer.validate(module, datamodule=dm, verbose=False)
     result = {"train_seconds": train_seconds, "global_step": trainer.global_step,
               "predictions": module.last_predictions}
     if trainer.is_global_zero:
