@@ -254,6 +254,13 @@ class _VideoBase(Dataset):
         load = lambda: read_any(path, self.fps, self.resize, self.native_fps)  # noqa: E731
         return self.cache.get((str(path), self.fps, self.resize), load) if self.cache else load()
 
+    def _augment(self, clip: torch.Tensor) -> torch.Tensor:
+        """Training: one random resized crop and flip for the whole clip; else the centre crop."""
+        if not self.train:
+            return center_crop(clip, self.size)
+        clip = random_resized_crop(clip, self.size, self.crop_scale, self.crop_ratio)
+        return random_hflip(clip) if self.flip else clip
+
     def _clip(self, path: Path, sampler: ClipSampler, padding: _Padding) -> tuple[np.ndarray, np.ndarray]:
         """``clip_frames`` consecutive grid samples chosen by ``sampler`` (padded if short)."""
         n = sampler.clip_frames
@@ -323,13 +330,7 @@ class ClipDataset(_VideoBase):
         ann = self.annotations[index]
         path = self.resolve(ann.video_id)
         frames, times = self._clip(path, self.sampler, self._padding)
-        clip = to_clip(frames)
-        if self.train:
-            clip = random_resized_crop(clip, self.size, self.crop_scale, self.crop_ratio)
-            if self.flip:
-                clip = random_hflip(clip)
-        else:
-            clip = center_crop(clip, self.size)
+        clip = self._augment(to_clip(frames))
         return {
             "clip": clip.contiguous(),
             "targets": torch.from_numpy(dense_targets(ann, times, self.num_classes)),
@@ -536,13 +537,7 @@ class LabelListDataset(_VideoBase):
         video, label = self.items[index]
         path = self.resolve(video)
         frames, times = self._clip(path, self.sampler, self._padding)
-        clip = to_clip(frames)
-        if self.train:
-            clip = random_resized_crop(clip, self.size, self.crop_scale, self.crop_ratio)
-            if self.flip:
-                clip = random_hflip(clip)
-        else:
-            clip = center_crop(clip, self.size)
+        clip = self._augment(to_clip(frames))
         return {"clip": clip.contiguous(), "label": label, "times": torch.from_numpy(times), "video_id": video}
 
 
