@@ -236,7 +236,7 @@ def read_class_names(path: str | os.PathLike) -> list[str]:
     Blank lines are skipped; surrounding whitespace is stripped; names must be unique.
     """
     path = Path(path)
-    lines = _read_lines(path)
+    lines = read_text_lines(path)
     entries = [(i, s) for i, s in enumerate((ln.strip() for ln in lines), start=1) if s]
     if not entries:
         raise InputError("no class names", path=path)
@@ -281,13 +281,14 @@ def _check_unique(names: list[str], lines: list[int], path: Path) -> None:
         seen[name] = lineno
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_text_lines(path: Path, what: str = "file") -> list[str]:
+    """The lines of a UTF-8 text file; any failure is an InputError naming the file (and ``what`` it is)."""
     try:
         return path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
-        raise InputError("no such file", path=path) from None
+        raise InputError(f"no such {what}", path=path) from None
     except IsADirectoryError:
-        raise InputError("is a directory, expected a file", path=path) from None
+        raise InputError(f"is a directory, expected a {what}", path=path) from None
     except UnicodeDecodeError as e:
         raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path) from None
     except OSError as e:
@@ -609,7 +610,7 @@ def _read_multithumos(path: Path, names: list[str] | None, subset: str | None,
         file = files.get(name)
         if file is None:
             continue  # a class nobody performed: legitimate, it simply has no segments
-        for lineno, text in enumerate(_read_lines(file), start=1):
+        for lineno, text in enumerate(read_text_lines(file), start=1):
             parts = text.split()
             if not parts:
                 continue

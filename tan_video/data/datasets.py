@@ -37,7 +37,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import InputError
-from .annotations import VideoAnnotation, dense_targets
+from .annotations import VideoAnnotation, dense_targets, read_text_lines
 from .transforms import CROP_SCALE, center_crop, random_hflip, random_resized_crop, to_clip
 from .video import VIDEO_EXTENSIONS, read_frames_dir, read_video, sample_times, video_info
 
@@ -406,15 +406,7 @@ _HEADER_LABELS = {"label", "labels", "class", "class_name", "classname", "catego
 
 def _read_label_list(path: Path) -> list[tuple[str, str, int]]:
     """``[(video_path_text, label_text, line)]`` from ``path label`` lines or a ``path,label`` CSV."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("no such label list", path=path) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, expected a label list file", path=path) from None
-    except UnicodeDecodeError as e:
-        raise InputError(f"not UTF-8 text ({e.reason})", path=path) from None
-    lines = text.splitlines()
+    lines = read_text_lines(path, "label list")
     first = next((ln.strip() for ln in lines if ln.strip()), "")
     is_csv = path.suffix.lower() == ".csv" or ("," in first and len(first.split()) == 1)
     rows: list[tuple[str, str, int]] = []
