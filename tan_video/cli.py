@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the main job: TAN vs the paper's baselines and ablations on the built-in "
                        "synthetic benchmark (CPU, minutes)")
     d.add_argument("--out", default="runs/demo", help="output folder (data, runs, results, pictures)")
-    d.add_argument("--quick", action="store_true", help="a smaller benchmark and shorter training (about 2 min)")
+    d.add_argument("--quick", action="store_true", help="a smaller benchmark (96 + 32 videos) and 6 epochs")
     d.add_argument("--seed", type=int, default=0, help="seed of the data and of training")
     d.set_defaults(func=_cmd_demo)
 
