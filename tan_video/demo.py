@@ -83,7 +83,7 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, seed: int =
 
     results = {"models": {}, "dataset": {"path": str(data_dir), "classes": {c.name: {"group": c.group,
                "definition": c.definition} for c in synthetic.CLASSES}, "generation_seconds": round(gen_seconds, 1),
-               **_jsonable(info)}, "settings": {**asdict(s), "seed": seed, "quick": quick}}
+               **asdict(info)}, "settings": {**asdict(s), "seed": seed, "quick": quick}}
     predictions = {}
     for key, label, name, args in models:
         log.info("== %s ==", label)
@@ -122,17 +122,6 @@ def _timelines(folder: Path, predictions: dict, results: dict, class_names: list
         rows.update({key: predictions[key][vid].scores for key in predictions})
         plot_timeline(folder / f"{vid}.png", p.times, class_names, rows, title=f"{vid}: ground truth and "
                       "per-frame probabilities of each model")
-
-
-def _jsonable(info) -> dict:
-    if info is None:
-        return {}
-    if isinstance(info, dict):
-        return {k: v for k, v in info.items() if isinstance(v, (int, float, str, list, dict))}
-    try:
-        return {k: v for k, v in asdict(info).items() if isinstance(v, (int, float, str, list, dict))}
-    except TypeError:
-        return {}
 
 
 def results_markdown(results: dict, groups: dict[str, str]) -> str:
