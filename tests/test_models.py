@@ -74,6 +74,11 @@ def randomize_temporal(model: torch.nn.Module, std: float = 0.05, seed: int = 0)
             if isinstance(ta, TemporalAggregation):
                 for conv in ta.convs:
                     conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * std)
+                if ta.bn is not None:  # as after training: non-zero scale, shift and statistics
+                    ta.bn.weight.copy_(torch.rand(ta.channels, generator=g) + 0.5)
+                    ta.bn.bias.copy_(torch.randn(ta.channels, generator=g) * 0.1)
+                    ta.bn.running_mean.copy_(torch.randn(ta.channels, generator=g) * std)
+                    ta.bn.running_var.copy_(torch.rand(ta.channels, generator=g) + 0.5)
 
 
 # -- every registered model ---------------------------------------------------------------------
@@ -131,10 +136,35 @@ def test_temporal_modules_start_as_identity_for_every_ablation():
         assert torch.equal(ta(x), x)
 
 
+def test_normed_temporal_module_starts_as_identity_with_random_branches():
+    torch.manual_seed(0)
+    ta = TemporalAggregation(16, 3, (1, 2, 3), norm=True)
+    assert all(conv.weight.abs().sum() > 0 for conv in ta.convs)
+    assert torch.count_nonzero(ta.bn.weight) == 0
+    x = torch.rand(2, 16, 5, 3, 3)
+    assert torch.equal(ta(x), x)  # training mode (batch statistics)
+    assert torch.equal(ta.eval()(x), x)
+    model = tv.create_model("tan_tiny", num_classes=3, ta_norm=True)
+    assert all(m.bn is not None for m in model.temporal_modules())
+
+
+def test_normed_module_fuses_into_one_conv_with_bias():
+    torch.manual_seed(0)
+    ta = TemporalAggregation(8, 3, (1, 2, 3), norm=True)
+    randomize_temporal(ta, std=0.2)
+    ta.eval()
+    x = torch.randn(2, 8, 20, 3, 5)
+    ref = ta(x)
+    ta.fuse()
+    assert ta.fused.bias is not None and ta.bn is None
+    torch.testing.assert_close(ta(x), ref, rtol=1e-5, atol=1e-5)
+
+
 # -- receptive field ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "kwargs,radius",
-    [({}, 12), ({"dilations": (1,)}, 4), ({"levels": (4,)}, 3), ({"levels": (3, 4)}, 6), ({"levels": ()}, 0)],
+    [({}, 12), ({"dilations": (1,)}, 4), ({"levels": (4,)}, 3), ({"levels": (3, 4)}, 6), ({"levels": ()}, 0),
+     ({"ta_norm": True}, 12)],
 )
 def test_perturbing_one_frame_changes_outputs_only_within_the_receptive_field(kwargs, radius):
     torch.manual_seed(0)

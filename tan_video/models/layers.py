@@ -111,9 +111,17 @@ class TemporalAggregation(nn.Module):
 
     :meth:`fuse` rewrites the module for inference into one conv of kernel
     ``(k-1)*max(d)+1`` (7 for the paper's module) with the identity folded into the centre tap.
+
+    ``norm=True`` puts a BatchNorm with zero-initialised scale on the summed temporal branches
+    (the other identity initialisation DESIGN.md allows): ``ReLU(x + BN(sum conv_t(x)))``. The
+    branches then start from a normal random init and BN fixes the scale of what they add to the
+    residual stream, however wide the module (see the README's demo notes for why). In eval mode
+    BN is an affine map per channel, so :meth:`fuse` still folds everything into one conv (with a
+    bias).
     """
 
-    def __init__(self, channels: int, kernel_size: int = 3, dilations: Sequence[int] = (1, 2, 3)):
+    def __init__(self, channels: int, kernel_size: int = 3, dilations: Sequence[int] = (1, 2, 3),
+                 norm: bool = False):
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd to keep T unchanged, got {kernel_size}")
@@ -133,13 +141,20 @@ class TemporalAggregation(nn.Module):
             )
             for d in self.dilations
         )
+        self.bn = nn.BatchNorm2d(channels) if norm else None
         self.fused: nn.Conv2d | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Zero temporal branches: the module starts as the identity."""
+        """The module starts as the identity: zero branches, or random branches behind a zero-scale BN."""
         for conv in self.convs:
-            nn.init.zeros_(conv.weight)
+            if self.bn is None:
+                nn.init.zeros_(conv.weight)
+            else:
+                nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+        if self.bn is not None:
+            self.bn.reset_parameters()
+            nn.init.zeros_(self.bn.weight)
 
     @property
     def radius(self) -> int:
@@ -152,15 +167,21 @@ class TemporalAggregation(nn.Module):
         x4 = x.flatten(3)  # (B, C, T, H*W): a view when the frames are channels_last
         if self.fused is not None:
             out = self.fused(x4)
-        else:
+        elif self.bn is None:
             out = x4
             for conv in self.convs:
                 out = out + conv(x4)  # out-of-place: x4 is needed by every branch
+        else:
+            branches = self.convs[0](x4)
+            for conv in self.convs[1:]:
+                branches = branches + conv(x4)
+            out = x4 + self.bn(branches)
         return F.relu(out).unflatten(3, (h, w))
 
     @torch.no_grad()
-    def fused_weight(self) -> torch.Tensor:
-        """The single equivalent kernel ``(C, C, 2r+1, 1)``: branches at their tap offsets + identity."""
+    def fused_weight(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The single equivalent kernel ``(C, C, 2r+1, 1)`` (branches at their tap offsets, times
+        BN's eval-mode scale, + identity) and its bias (BN's shift; ``None`` without BN)."""
         r = self.radius
         ref = self.convs[0].weight
         weight = torch.zeros(self.channels, self.channels, 2 * r + 1, 1, dtype=ref.dtype, device=ref.device)
@@ -168,24 +189,34 @@ class TemporalAggregation(nn.Module):
         for d, conv in zip(self.dilations, self.convs):
             for tap in range(self.kernel_size):
                 weight[:, :, r + (tap - half) * d] += conv.weight[:, :, tap]
+        bias = None
+        if self.bn is not None:
+            scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
+            weight *= scale.to(weight.dtype)[:, None, None, None]
+            bias = (self.bn.bias - self.bn.running_mean * scale).to(weight.dtype)
         weight[:, :, r, 0] += torch.eye(self.channels, dtype=ref.dtype, device=ref.device)
-        return weight
+        return weight, bias
 
     @torch.no_grad()
     def fuse(self) -> "TemporalAggregation":
         """Replace the branches + identity by one conv (inference form). Idempotent."""
         if self.fused is None:
-            weight = self.fused_weight()
+            weight, bias = self.fused_weight()
             r = self.radius
-            conv = nn.Conv2d(self.channels, self.channels, kernel_size=(2 * r + 1, 1), padding=(r, 0), bias=False)
+            conv = nn.Conv2d(self.channels, self.channels, kernel_size=(2 * r + 1, 1), padding=(r, 0),
+                             bias=bias is not None)
             conv = conv.to(device=weight.device, dtype=weight.dtype)
             conv.weight.copy_(weight)
+            if bias is not None:
+                conv.bias.copy_(bias)
             if self.convs[0].weight.is_contiguous(memory_format=torch.channels_last):
                 conv = conv.to(memory_format=torch.channels_last)
             self.fused = conv
             del self.convs
             self.convs = nn.ModuleList()
+            self.bn = None
         return self
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, kernel_size={self.kernel_size}, dilations={self.dilations}, fused={self.fused is not None}"
+        return (f"channels={self.channels}, kernel_size={self.kernel_size}, dilations={self.dilations}, "
+                f"fused={self.fused is not None}")

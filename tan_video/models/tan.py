@@ -65,6 +65,8 @@ class TAN(nn.Module):
         dilations: temporal dilations of the TA branches; ``(1,)`` is the "plain 3x1x1 temporal
             conv" ablation of Table 2.
         kernel_size: temporal kernel of each branch (paper: 3).
+        ta_norm: put a zero-scale BatchNorm on each TA module's summed branches (see
+            :class:`TemporalAggregation`); the module is the identity at start either way.
         drop_rate: dropout before the classifier.
     """
 
@@ -77,6 +79,7 @@ class TAN(nn.Module):
         levels: Sequence[int] = LEVELS,
         dilations: Sequence[int] = (1, 2, 3),
         kernel_size: int = 3,
+        ta_norm: bool = False,
         drop_rate: float = 0.5,
         in_chans: int = 3,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
@@ -90,6 +93,7 @@ class TAN(nn.Module):
         self.levels = tuple(sorted(set(int(lv) for lv in levels)))
         self.dilations = tuple(dilations)
         self.kernel_size = kernel_size
+        self.ta_norm = bool(ta_norm)
 
         self.conv1 = nn.Conv2d(in_chans, stem_width, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = norm_layer(stem_width)
@@ -102,7 +106,7 @@ class TAN(nn.Module):
             setattr(self, f"layer{i}", self._make_layer(in_ch, width, blocks, 1 if i == 1 else 2, norm_layer))
             in_ch = width * Bottleneck.expansion
             self.level_channels.append(in_ch)
-            ta = TemporalAggregation(in_ch, kernel_size, dilations) if i in self.levels else nn.Identity()
+            ta = TemporalAggregation(in_ch, kernel_size, dilations, ta_norm) if i in self.levels else nn.Identity()
             setattr(self, f"ta{i}", ta)
 
         self.num_features = in_ch
@@ -198,32 +202,33 @@ class TAN(nn.Module):
 _DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 
-def _tan_resnet(depth: int, num_classes: int, levels, dilations, kernel_size: int, drop_rate: float) -> TAN:
+def _tan_resnet(depth: int, num_classes: int, levels, dilations, kernel_size: int, ta_norm: bool,
+                drop_rate: float) -> TAN:
     model = TAN(_DEPTHS[depth], num_classes, levels=levels, dilations=dilations,
-                kernel_size=kernel_size, drop_rate=drop_rate)
+                kernel_size=kernel_size, ta_norm=ta_norm, drop_rate=drop_rate)
     model.imagenet_weights = IMAGENET_RESNET[depth]
     return model
 
 
 @register_model
 def tan_r50(num_classes: int = 157, levels: Sequence[int] = LEVELS, dilations: Sequence[int] = (1, 2, 3),
-            kernel_size: int = 3, drop_rate: float = 0.5) -> TAN:
+            kernel_size: int = 3, ta_norm: bool = False, drop_rate: float = 0.5) -> TAN:
     """TAN on ResNet-50 bottlenecks (paper Tables 1-3; "50s + 12t" in Table 4)."""
-    return _tan_resnet(50, num_classes, levels, dilations, kernel_size, drop_rate)
+    return _tan_resnet(50, num_classes, levels, dilations, kernel_size, ta_norm, drop_rate)
 
 
 @register_model
 def tan_r101(num_classes: int = 157, levels: Sequence[int] = LEVELS, dilations: Sequence[int] = (1, 2, 3),
-             kernel_size: int = 3, drop_rate: float = 0.5) -> TAN:
+             kernel_size: int = 3, ta_norm: bool = False, drop_rate: float = 0.5) -> TAN:
     """TAN on ResNet-101 bottlenecks (paper Table 4)."""
-    return _tan_resnet(101, num_classes, levels, dilations, kernel_size, drop_rate)
+    return _tan_resnet(101, num_classes, levels, dilations, kernel_size, ta_norm, drop_rate)
 
 
 @register_model
 def tan_r152(num_classes: int = 157, levels: Sequence[int] = LEVELS, dilations: Sequence[int] = (1, 2, 3),
-             kernel_size: int = 3, drop_rate: float = 0.5) -> TAN:
+             kernel_size: int = 3, ta_norm: bool = False, drop_rate: float = 0.5) -> TAN:
     """TAN on ResNet-152 bottlenecks (paper Tables 4-8, the paper's best model)."""
-    return _tan_resnet(152, num_classes, levels, dilations, kernel_size, drop_rate)
+    return _tan_resnet(152, num_classes, levels, dilations, kernel_size, ta_norm, drop_rate)
 
 
 TINY_PLANES = (16, 32, 64, 128)
@@ -232,9 +237,9 @@ TINY_STEM = 16
 
 @register_model
 def tan_tiny(num_classes: int = 16, levels: Sequence[int] = LEVELS, dilations: Sequence[int] = (1, 2, 3),
-             kernel_size: int = 3, drop_rate: float = 0.2) -> TAN:
+             kernel_size: int = 3, ta_norm: bool = False, drop_rate: float = 0.2) -> TAN:
     """Narrow, shallow TAN (one bottleneck per level) for tests and the CPU demo; same code path."""
     model = TAN((1, 1, 1, 1), num_classes, planes=TINY_PLANES, stem_width=TINY_STEM, levels=levels,
-                dilations=dilations, kernel_size=kernel_size, drop_rate=drop_rate)
+                dilations=dilations, kernel_size=kernel_size, ta_norm=ta_norm, drop_rate=drop_rate)
     model.imagenet_weights = None
     return model
