@@ -52,6 +52,10 @@ class TrainConfig:
     lr_steps: list[int] = field(default_factory=lambda: [10])  # epochs where lr is multiplied by lr_gamma
     lr_gamma: float = 0.1
     weight_decay: float = 0.0
+    # learning rate of the TA modules' temporal branches: "same" as the rest (the paper), or
+    # "fan_in": lr / sqrt(branches * k * C) per module, so that an Adam step changes a module's
+    # output by about the same amount whatever its width (see the README's demo investigation)
+    temporal_lr: str = "same"
     batch_size: int = 8
     accumulate: int = 1
     precision: str = "bf16-mixed"
@@ -154,8 +158,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return cfg
 
 
+CHOICES = {("train", "temporal_lr"): ("same", "fan_in"), ("train", "mode"): ("multilabel", "single_label")}
+
+
 def _check_types(cfg: Config, label: str) -> None:
-    """Catch the common typo classes early (a string where a number belongs)."""
+    """Catch the common typo classes early (a string where a number belongs, an unknown choice)."""
+    for (section, name), allowed in CHOICES.items():
+        value = getattr(getattr(cfg, section), name)
+        if value not in allowed:
+            raise InputError(f"{label}: {section}.{name} must be one of {', '.join(allowed)}, got {value!r}")
     for section in ("model", "data", "train"):
         obj = getattr(cfg, section)
         for f in dataclasses.fields(obj):

@@ -15,6 +15,7 @@ written to a temporary name and moved into place, so a killed run never leaves h
 from __future__ import annotations
 
 import json
+import math
 import logging
 import os
 import time
@@ -38,6 +39,7 @@ from .errors import InputError
 from .evaluation import VideoPrediction, compute_metrics
 from .inference import autocast, predict_logits
 from .models import create_model, to_channels_last
+from .models.layers import TemporalAggregation
 from .models.weights import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
@@ -157,7 +159,7 @@ class TANModule(L.LightningModule):
 
     def __init__(self, model_args: dict, class_names: list[str], fps: float, size: int, lr: float = 1e-4,
                  lr_steps: list[int] | None = None, lr_gamma: float = 0.1, weight_decay: float = 0.0,
-                 mode: str = "multilabel", channels_last: bool = True, protocol: str = "frames",
+                 temporal_lr: str = "same", mode: str = "multilabel", channels_last: bool = True, protocol: str = "frames",
                  eval_precision: str = "32", clip_frames: int = 16, resize: int | None = None,
                  mean: tuple = IMAGENET_MEAN, std: tuple = IMAGENET_STD):
         super().__init__()
@@ -208,8 +210,24 @@ class TANModule(L.LightningModule):
         unique = {p.video_id: p for p in preds}  # the distributed sampler pads with repeats
         return [unique[k] for k in sorted(unique)]
 
+    def param_groups(self) -> list[dict]:
+        """One group at ``lr``; with ``temporal_lr="fan_in"`` each TA module's branches get their own
+        group at ``lr / sqrt(branches * k * C)`` (Adam moves every weight by about ``lr`` per step,
+        so a zero-initialised module's output would otherwise move in proportion to its fan-in)."""
+        lr = self.hparams.lr
+        if self.hparams.get("temporal_lr", "same") != "fan_in":
+            return [{"params": list(self.parameters()), "lr": lr}]
+        groups, taken = [], set()
+        for m in self.model.modules():
+            if isinstance(m, TemporalAggregation) and len(m.convs):
+                params = [p for conv in m.convs for p in conv.parameters()]
+                taken |= {id(p) for p in params}
+                groups.append({"params": params, "lr": lr / math.sqrt(len(m.dilations) * m.kernel_size * m.channels)})
+        rest = [p for p in self.parameters() if id(p) not in taken]
+        return [{"params": rest, "lr": lr}] + groups
+
     def configure_optimizers(self):
-        opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+        opt = torch.optim.Adam(self.param_groups(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
         sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(self.hparams.lr_steps or []),
                                                      gamma=self.hparams.lr_gamma)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
@@ -225,7 +243,7 @@ def build_module(cfg: Config, class_names: list[str]) -> TANModule:
     module = TANModule(
         _model_args(cfg, len(class_names)), class_names, fps=cfg.data.fps, size=cfg.data.size, lr=cfg.train.lr,
         lr_steps=cfg.train.lr_steps, lr_gamma=cfg.train.lr_gamma, weight_decay=cfg.train.weight_decay,
-        mode=cfg.train.mode, channels_last=cfg.train.channels_last, protocol=cfg.data.protocol,
+        temporal_lr=cfg.train.temporal_lr, mode=cfg.train.mode, channels_last=cfg.train.channels_last, protocol=cfg.data.protocol,
         eval_precision="bf16" if cfg.train.precision.startswith("bf16") else "32", clip_frames=cfg.data.clip_frames,
         resize=cfg.data.resize, mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD),
     )
@@ -341,12 +359,17 @@ def predict_dataset(model: torch.nn.Module, dataset: VideoDataset, precision: st
     return preds
 
 
-def evaluate(cfg: Config, checkpoint: str | Path, out_dir: str | Path | None = None, precision: str = "32",
+def evaluate(cfg: Config, checkpoint: str | Path, out_dir: str | Path | None = None, precision: str = "auto",
              progress: bool = True) -> dict:
-    """Score a checkpoint on the config's test videos; write metrics and submission files."""
-    from .evaluation import write_evaluation
-    from .inference import prepare_for_inference
+    """Score a checkpoint on the config's test videos; write metrics and submission files.
 
+    ``precision="auto"`` is bf16 on CPUs with native bf16 (see :func:`~tan_video.inference.default_precision`);
+    the precision used is recorded in the result (and ``metrics.json``).
+    """
+    from .evaluation import write_evaluation
+    from .inference import prepare_for_inference, resolve_precision
+
+    precision = resolve_precision(precision)
     class_names, _, test = read_split(cfg)
     if not test:
         raise InputError(f"{cfg.data.annotations}: no videos with subset 'testing' or 'validation'")
@@ -360,6 +383,7 @@ def evaluate(cfg: Config, checkpoint: str | Path, out_dir: str | Path | None = N
     preds = predict_dataset(model, ds, precision=precision, progress=progress)
     result = compute_metrics(preds, class_names, cfg.data.protocol)
     result["checkpoint"] = str(checkpoint)
+    result["precision"] = precision
     out = Path(out_dir) if out_dir is not None else Path(checkpoint).parent / "eval"
     result["files"] = [str(p) for p in write_evaluation(out, preds, result, class_names, cfg.data.protocol)]
     return result

@@ -52,6 +52,8 @@ def test_config_errors_name_the_file_and_key(tmp_path):
         load_config(bad)
     with pytest.raises(InputError, match="train.epochs must be a number"):
         load_config(None, ["train.epochs=many"])
+    with pytest.raises(InputError, match="train.temporal_lr must be one of same, fan_in, got 'fanin'"):
+        load_config(None, ["train.temporal_lr=fanin"])
     with pytest.raises(InputError, match="not KEY=VALUE"):
         load_config(None, ["train.epochs"])
     with pytest.raises(InputError, match="no such config file"):

@@ -198,3 +198,23 @@ def test_evaluate_scores_a_detection_file(data, tmp_path, capsys):
     assert json.loads((tmp_path / "detection_metrics.json").read_text())["detection_map"]["0.3"] == 0.0
     assert main(["evaluate", "--config", str(cfg)]) == 2
     assert "needs --checkpoint" in capsys.readouterr().err
+
+
+def test_fan_in_temporal_lr_gives_each_ta_module_its_own_learning_rate():
+    import math
+
+    from tan_video.training import TANModule
+
+    def module(temporal_lr):
+        return TANModule({"name": "tan_tiny", "num_classes": 3}, ["a", "b", "c"], fps=4.0, size=32, lr=1e-3,
+                         temporal_lr=temporal_lr)
+
+    m = module("fan_in")
+    opt = m.configure_optimizers()["optimizer"]
+    lrs = [g["lr"] for g in opt.param_groups]
+    # tan_tiny's TA modules have 64, 128, 256, 512 channels, 3 branches of 3 taps each
+    assert lrs == pytest.approx([1e-3] + [1e-3 / math.sqrt(9 * c) for c in (64, 128, 256, 512)])
+    assert all(isinstance(p, torch.nn.Parameter) for g in opt.param_groups[1:] for p in g["params"])
+    grouped = [id(p) for g in opt.param_groups for p in g["params"]]
+    assert sorted(grouped) == sorted(id(p) for p in m.parameters())  # every parameter exactly once
+    assert [g["lr"] for g in module("same").configure_optimizers()["optimizer"].param_groups] == [1e-3]
