@@ -68,17 +68,32 @@ def _cmd_evaluate(args) -> int:
 def _cmd_bench(args) -> int:
     import torch
 
-    from .complexity import complexity_table, to_markdown, write_complexity
+    if not (args.complexity or args.speed):
+        raise InputError("bench: choose --complexity and/or --speed")
+    if args.complexity:
+        from .complexity import complexity_table, to_markdown, write_complexity
 
-    if not args.complexity:
-        raise InputError("bench: only --complexity is available in this version")
-    rows = complexity_table(args.models or None, frames=args.frames)
-    meta = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__, "python": platform.python_version(),
-            "counter": "torch.utils.flop_counter on the meta device; 1 MAC = 2 FLOPs", "frames": args.frames,
-            "num_classes": 157}
-    js, md = write_complexity(args.out, rows, meta)
-    print(to_markdown(rows), end="")
-    print(f"wrote {js} and {md}")
+        rows = complexity_table(args.models or None, frames=args.frames)
+        meta = {"date": time.strftime("%Y-%m-%d"), "torch": torch.__version__, "python": platform.python_version(),
+                "counter": "torch.utils.flop_counter on the meta device; 1 MAC = 2 FLOPs", "frames": args.frames,
+                "num_classes": 157}
+        js, md = write_complexity(args.out, rows, meta)
+        print(to_markdown(rows), end="")
+        print(f"wrote {js} and {md}")
+    if args.speed:
+        from .benchmark import DEFAULT_MODELS, run_speed_bench, write_speed
+        from .models import list_models
+
+        models = args.models or DEFAULT_MODELS
+        unknown = [m for m in models if m not in list_models()]
+        if unknown:
+            raise InputError(f"bench: unknown model(s) {', '.join(unknown)}; see `tan-video bench --complexity`")
+        result = run_speed_bench(models, sizes=tuple(args.sizes), frames=args.frames, repeats=args.repeats,
+                                 compile=not args.no_compile, train=not args.no_train,
+                                 train_size=min(args.sizes))
+        js, md = write_speed(args.out, result)
+        print(json.dumps(result["summary"], indent=1))
+        print(f"wrote {js} and {md}")
     return 0
 
 
@@ -154,16 +169,24 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--detections", help="ActivityNet detection JSON (tan-video predict --proposals): detection mAP "
                    "against the config's test annotations at tIoU 0.3-0.7")
     e.add_argument("--out", default=None, help="output folder (default: beside the checkpoint, eval/)")
-    e.add_argument("--precision", default="32", choices=["32", "bf16"], help="inference precision")
+    e.add_argument("--precision", default="auto", choices=["auto", "32", "bf16"],
+                   help="inference precision; auto: bf16 on CPUs with native bf16, else 32 (default: auto)")
     e.add_argument("--no-progress", action="store_true")
     e.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     e.set_defaults(func=_cmd_evaluate)
 
-    b = sub.add_parser("bench", help="model complexity (params, GMACs, receptive field)")
+    b = sub.add_parser("bench", help="model complexity (params, GMACs, receptive field) and measured speed")
     b.add_argument("--complexity", action="store_true", help="parameters, GMACs per clip, temporal receptive field")
-    b.add_argument("--models", nargs="*", help="registered model names (default: all)")
+    b.add_argument("--speed", action="store_true", help="peak GFLOP/s of this machine, then inference and training "
+                   "speed and memory per model: fp32/bf16, NCHW/channels_last, fused/unfused, torch.compile")
+    b.add_argument("--models", nargs="*", help="registered model names (default: all for --complexity; "
+                   "tan_r50 r50_3d r50_2d_lstm for --speed)")
     b.add_argument("--frames", type=int, default=16)
-    b.add_argument("--out", default="benchmarks/results", help="folder for complexity.json / complexity.md")
+    b.add_argument("--sizes", type=int, nargs="+", default=[112, 224], help="--speed: input sizes (pixels)")
+    b.add_argument("--repeats", type=int, default=3, help="--speed: timed passes per setting (best is kept)")
+    b.add_argument("--no-compile", action="store_true", help="--speed: skip torch.compile")
+    b.add_argument("--no-train", action="store_true", help="--speed: skip the training-step measurements")
+    b.add_argument("--out", default="benchmarks/results", help="folder for complexity.* / speed.*")
     b.set_defaults(func=_cmd_bench)
 
     pr = sub.add_parser("predict", help="per-frame action scores, segments and timelines for your own videos")

@@ -46,7 +46,7 @@ from .data.transforms import IMAGENET_MEAN, IMAGENET_STD, center_crop, to_clip
 from .data.video import read_frames, video_info
 from .detection import read_proposals, score_proposals, scores_to_segments, write_detections
 from .errors import InputError
-from .inference import predict_logits, prepare_for_inference
+from .inference import default_precision, predict_logits, prepare_for_inference, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -57,21 +57,6 @@ keyframe before it, so a longer window amortises that; memory is ``window + 2 r`
 BF16_TOLERANCE = 0.03
 """Largest allowed difference of bf16 from fp32 *probabilities* (tested in test_inference.py and
 test_predict.py; measured 0.007 on the long-video benchmark)."""
-
-
-def default_precision() -> str:
-    """What ``precision="auto"`` means: ``"bf16"`` on a CPU with native bf16 arithmetic
-    (AVX512-BF16 or AMX), else ``"32"``.
-
-    Measured for tan_tiny on a 2-core AVX512-BF16 CPU (benchmarks/results/long_video.json):
-    bf16 autocast is about 2x faster per chunk than fp32 and its probabilities stay within
-    :data:`BF16_TOLERANCE`. Without native bf16, oneDNN emulates it and it does not pay.
-    """
-    try:
-        caps = torch.cpu.get_capabilities()
-    except (AttributeError, RuntimeError):  # older torch: no capability query, stay exact
-        return "32"
-    return "bf16" if caps.get("avx512_bf16") or caps.get("amx_bf16") else "32"
 
 
 # --------------------------------------------------------------------------------------------
@@ -443,10 +428,7 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     proposals file: those concern every video. Per-video failures are in the report.
     """
     options = options or PredictOptions()
-    if options.precision not in ("auto", "32", "bf16"):
-        raise InputError(f"precision must be auto, 32 or bf16, got {options.precision!r}")
-    if options.precision == "auto":
-        options = replace(options, precision=default_precision())
+    options = replace(options, precision=resolve_precision(options.precision))
     if options.chunk < 1 or options.window < 1 or options.min_frames < 1 or options.merge_gap < 0:
         raise InputError("chunk, window and min-frames must be >= 1, merge-gap >= 0")
     model, meta = build_model_from_checkpoint(checkpoint)

@@ -18,6 +18,12 @@ def test_ta_macs_match_the_formula():
     assert count_macs("tan_r50", 16, 224, dilations=(1,)) - count_macs("tan_r50", 16, 224, levels=()) == 4 * per_level // 3
 
 
+def test_fused_ta_modules_do_7_of_their_9_taps():
+    per_level = 9 * 256**2 * 56**2 * 16
+    assert count_macs("tan_r50", 16, 224) - count_macs("tan_r50", 16, 224, fused=True) == 4 * per_level * 2 // 9
+    assert count_macs("tiny_3d", 8, 64, fused=True) == count_macs("tiny_3d", 8, 64)  # nothing to fuse
+
+
 def test_per_frame_resnet50_costs_its_published_4_1_gmacs():
     per_frame = count_macs("tan_r50", 1, 224, num_classes=1000, levels=())
     assert 4.08e9 < per_frame < 4.12e9  # torchvision lists resnet50 at 4.09 GFLOPs (multiply-adds)
