@@ -56,8 +56,8 @@ class DemoSettings:
 
 
 def demo_config(data_dir: Path, out: Path, name: str, args: dict, s: DemoSettings, seed: int,
-                num_classes: int) -> Config:
-    return Config(
+                num_classes: int, train_overrides: dict | None = None) -> Config:
+    cfg = Config(
         model=ModelConfig(name=name, num_classes=num_classes, args=dict(args)),
         data=DataConfig(annotations=str(data_dir / "annotations.json"), format="dense_json", class_base=0,
                         classes=str(data_dir / "classes.txt"), videos=str(data_dir / "videos"), fps=s.fps,
@@ -66,11 +66,21 @@ def demo_config(data_dir: Path, out: Path, name: str, args: dict, s: DemoSetting
         train=TrainConfig(epochs=s.epochs, lr=s.lr, lr_steps=[int(s.epochs * 0.75)], batch_size=s.batch_size,
                           precision=s.precision, out=str(out), seed=seed, val_every=0, log_every=10),
     )
+    for key, value in (train_overrides or {}).items():
+        if not hasattr(cfg.train, key):
+            raise ValueError(f"unknown train setting {key!r}")
+        setattr(cfg.train, key, value)
+    return cfg
 
 
 def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, seed: int = 0,
-             settings: DemoSettings | None = None, models=DEMO_MODELS) -> dict:
-    """Generate, train, evaluate, report. Returns the ``results.json`` content."""
+             settings: DemoSettings | None = None, models=DEMO_MODELS, train_overrides: dict | None = None) -> dict:
+    """Generate, train, evaluate, report. Returns the ``results.json`` content.
+
+    ``models``: ``(key, label, registered name, builder arguments)`` tuples; ``train_overrides``:
+    :class:`~tan_video.config.TrainConfig` fields set for every model (for experiments, e.g.
+    ``{"temporal_lr": "fan_in"}``; the demo itself uses the paper's recipe).
+    """
     s = settings or (DemoSettings.quick() if quick else DemoSettings())
     out = Path(out_dir)
     t0 = time.perf_counter()
@@ -83,11 +93,12 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, seed: int =
 
     results = {"models": {}, "dataset": {"path": str(data_dir), "classes": {c.name: {"group": c.group,
                "definition": c.definition} for c in synthetic.CLASSES}, "generation_seconds": round(gen_seconds, 1),
-               **asdict(info)}, "settings": {**asdict(s), "seed": seed, "quick": quick}}
+               **asdict(info)}, "settings": {**asdict(s), "seed": seed, "quick": quick,
+                                                           "train_overrides": dict(train_overrides or {})}}
     predictions = {}
     for key, label, name, args in models:
         log.info("== %s ==", label)
-        cfg = demo_config(data_dir, out / "runs" / key, name, args, s, seed, len(class_names))
+        cfg = demo_config(data_dir, out / "runs" / key, name, args, s, seed, len(class_names), train_overrides)
         run = fit(cfg)
         m = run["metrics"]
         steps = run["global_step"]
