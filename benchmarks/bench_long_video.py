@@ -1,7 +1,8 @@
-"""Streamed prediction on long videos: wall time and peak memory for a 1-minute and a 60-minute
-video, and fp32 vs bf16 on this CPU. Writes ``benchmarks/results/long_video.json``.
+"""Streamed prediction on long videos: wall time and peak memory versus video length (1, 10 and
+60 minutes by default), and fp32 vs bf16 on this CPU. Writes ``benchmarks/results/long_video.json``.
 
     python benchmarks/bench_long_video.py [--out benchmarks/results/long_video.json] [--work DIR]
+                                          [--lengths 1 10 60] [--precisions 32 bf16]
 
 What is measured: ``tan_video.predict.predict_videos`` (what ``tan-video predict`` runs, files
 and timeline included) on one generated video, each run in a fresh Python process so that its
@@ -199,7 +200,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="benchmarks/results/long_video.json")
     p.add_argument("--work", default=None, help="cache folder for videos and outputs (default: a temp dir)")
-    p.add_argument("--long-minutes", type=float, default=60.0)
+    p.add_argument("--lengths", type=float, nargs="+", default=[1.0, 10.0, 60.0],
+                   help="video lengths in minutes (1 is always included)")
+    p.add_argument("--precisions", nargs="+", default=["32", "bf16"], choices=["32", "bf16"])
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
@@ -210,26 +213,25 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="tan_long_video_"))
     work.mkdir(parents=True, exist_ok=True)
     info = machine()
+    lengths = sorted(set(args.lengths) | {1.0})
     t = time.perf_counter()
-    short = make_video(work / "video_1min.mp4", 1.0)
-    long_video = make_video(work / f"video_{args.long_minutes:g}min.mp4", args.long_minutes)
+    videos = {m: make_video(work / f"video_{m:g}min.mp4", m) for m in lengths}
     generate_seconds = time.perf_counter() - t
     ckpt = make_checkpoint(work / "model.pt")
 
     # The 1-minute runs are repeated, interleaved, and the fastest kept: on a shared machine the
-    # minimum is the best estimate of the code's cost. The 60-minute runs are single (minutes
-    # each); their load averages are recorded beside them.
-    repeats = [{prec: run_child(short, ckpt, prec, work) for prec in ("32", "bf16")} for _ in range(3)]
-    runs = {("one_minute", prec): min((r[prec] for r in repeats), key=lambda x: x["stream_seconds"])
-            for prec in ("32", "bf16")}
-    for prec in ("32", "bf16"):
-        runs["one_minute", prec]["stream_seconds_all_repeats"] = [r[prec]["stream_seconds"] for r in repeats]
-        runs["sixty_minutes", prec] = run_child(long_video, ckpt, prec, work)
-    per_chunk = chunk_timing(ckpt)
-    fp32 = np.load(runs["one_minute", "32"]["scores_file"])
-    bf16 = np.load(runs["one_minute", "bf16"]["scores_file"])
+    # minimum is the best estimate of the code's cost. Longer runs are single (minutes each);
+    # their load averages are recorded beside them.
+    precisions = args.precisions
+    repeats = [{prec: run_child(videos[1.0], ckpt, prec, work) for prec in precisions} for _ in range(3)]
+    runs = {(1.0, prec): min((r[prec] for r in repeats), key=lambda x: x["stream_seconds"]) for prec in precisions}
+    for prec in precisions:
+        runs[1.0, prec]["stream_seconds_all_repeats"] = [r[prec]["stream_seconds"] for r in repeats]
+        for m in lengths[1:]:
+            runs[m, prec] = run_child(videos[m], ckpt, prec, work)
     from tan_video.predict import BF16_TOLERANCE, DEFAULT_WINDOW, default_precision
 
+    peaks = {prec: {f"{m:g}": runs[m, prec]["peak_rss_mb"] for m in lengths} for prec in precisions}
     result = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": info,
@@ -239,27 +241,31 @@ def main() -> None:
                   "generate_seconds": round(generate_seconds, 1),
                   "measured": "predict_videos (files and timeline included) in a fresh process per run; "
                               "peak = ru_maxrss; rss_during_mb = [output frames done, RSS]"},
-        "one_minute": {prec: runs["one_minute", prec] for prec in ("32", "bf16")},
-        "sixty_minutes": {prec: runs["sixty_minutes", prec] for prec in ("32", "bf16")},
-        "bf16_vs_fp32": {
+        "runs": {f"{m:g}_min": {prec: runs[m, prec] for prec in precisions} for m in lengths},
+        "peak_rss_mb_by_minutes": peaks,
+        # the target: memory flat within 10% from the shortest to the longest video
+        "peak_rss_spread": {prec: round((max(v.values()) - min(v.values())) / min(v.values()), 3)
+                            for prec, v in peaks.items()},
+        "stream_seconds_per_video_minute": {prec: {f"{m:g}": round(runs[m, prec]["stream_seconds"] / m, 2)
+                                                   for m in lengths} for prec in precisions},
+        # For comparison: the longest video's sampled frames, cropped, as uint8 (what a
+        # non-streamed pass would hold before any activation).
+        "whole_video_cropped_uint8_mb_longest": round(runs[lengths[-1], precisions[0]]["frames"] * 3
+                                                      * META["size"] ** 2 / 2**20, 1),
+    }
+    if {"32", "bf16"} <= set(precisions):
+        per_chunk = chunk_timing(ckpt)
+        fp32 = np.load(runs[1.0, "32"]["scores_file"])
+        bf16 = np.load(runs[1.0, "bf16"]["scores_file"])
+        result["bf16_vs_fp32"] = {
             "per_chunk_ms": per_chunk,
             "speedup_per_chunk_best": round(per_chunk["32"]["best"] / per_chunk["bf16"]["best"], 2),
-            "speedup_1_min_stream_best_of_3": round(runs["one_minute", "32"]["stream_seconds"]
-                                                    / runs["one_minute", "bf16"]["stream_seconds"], 2),
-            "speedup_60_min_stream_single_run": round(runs["sixty_minutes", "32"]["stream_seconds"]
-                                                      / runs["sixty_minutes", "bf16"]["stream_seconds"], 2),
+            "speedup_stream": {f"{m:g}_min": round(runs[m, "32"]["stream_seconds"] / runs[m, "bf16"]["stream_seconds"], 2)
+                               for m in lengths},
             "max_abs_probability_difference": round(float(np.abs(fp32 - bf16).max()), 5),
             "mean_abs_probability_difference": round(float(np.abs(fp32 - bf16).mean()), 6),
-            "tolerance": BF16_TOLERANCE, "default_precision_here": default_precision()},
-        "peak_memory_growth_mb_1_to_60_min": {
-            prec: round(runs["sixty_minutes", prec]["peak_rss_mb"] - runs["one_minute", prec]["peak_rss_mb"], 1)
-            for prec in ("32", "bf16")},
-        # For comparison: the 60-minute video's sampled frames, cropped, as uint8 (what a
-        # non-streamed pass would hold before any activation).
-        "whole_video_cropped_uint8_mb_60_min": round(runs["sixty_minutes", "32"]["frames"] * 3 * META["size"] ** 2
-                                                     / 2**20, 1),
-        "total_seconds": round(time.perf_counter() - started, 1),
-    }
+            "tolerance": BF16_TOLERANCE, "default_precision_here": default_precision()}
+    result["total_seconds"] = round(time.perf_counter() - started, 1)
     for r in runs.values():
         r.pop("scores_file", None)
     out = Path(args.out)
