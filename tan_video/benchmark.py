@@ -264,12 +264,14 @@ def run_speed_bench(models=DEFAULT_MODELS, sizes=(112, 224), frames: int = 16, r
         is_tan, params = _has_ta(meta_model), count_params(meta_model)
         for size in sizes:
             macs = {f: count_macs(name, frames, size, 157, fused=f) for f in (False, True)}
-            variants = [(p, cl, f) for p in ("32", "bf16") for cl in (False, True) for f in ((False, True) if is_tan else (False,))]
+            # (precision, channels_last, fused, compiled): every eager combination, then compiled at the fastest layout
+            variants = [(p, cl, f, False) for p in ("32", "bf16") for cl in (False, True)
+                        for f in ((False, True) if is_tan else (False,))]
             if compile:
                 variants += [(p, True, is_tan, True) for p in ("32", "bf16")]
-            for precision, cl, fused, *compiled in variants:
-                row = inference_row(name, frames, size, precision, cl, fused, compiled=bool(compiled), repeats=repeats,
-                                    peak=peak, macs=macs[bool(fused)])
+            for precision, cl, fused, compiled in variants:
+                row = inference_row(name, frames, size, precision, cl, fused, compiled=compiled, repeats=repeats,
+                                    peak=peak, macs=macs[fused])
                 row["params_m"] = round(params / 1e6, 2)
                 rows.append(row)
                 log(_short(row))
