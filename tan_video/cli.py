@@ -19,10 +19,16 @@ log = logging.getLogger("tan_video")
 
 
 def _cmd_demo(args) -> int:
-    from .demo import results_markdown, run_demo
+    from .demo import DEMO_MODELS, demo_settings, results_markdown, run_demo
     from .data.synthetic import CLASSES
 
-    results = run_demo(args.out, quick=args.quick, seed=args.seed)
+    keys = [m[0] for m in DEMO_MODELS]
+    unknown = [k for k in args.models or [] if k not in keys]
+    if unknown:
+        raise InputError(f"--models: unknown {' '.join(unknown)}; choose from {' '.join(keys)}")
+    models = [m for m in DEMO_MODELS if args.models is None or m[0] in args.models]
+    settings = demo_settings(quick=args.quick, epochs=args.epochs)
+    results = run_demo(args.out, quick=args.quick, seed=args.seed, models=models, settings=settings)
     print(results_markdown(results, {c.name: c.group for c in CLASSES}), end="")
     print(f"total {results['total_seconds']:.0f} s; wrote {args.out}/results.json, results.md, per_class_ap.png, "
           f"timelines/")
@@ -154,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="runs/demo", help="output folder (data, runs, results, pictures)")
     d.add_argument("--quick", action="store_true", help="a smaller benchmark (96 + 32 videos) and 6 epochs")
     d.add_argument("--seed", type=int, default=0, help="seed of the data and of training")
+    d.add_argument("--epochs", type=int, default=None,
+                   help="epochs per model (default 20, --quick 6); the learning rate drops x0.1 after 75%% of them")
+    d.add_argument("--models", nargs="+", default=None, metavar="KEY",
+                   help="train only these (default all: tan 2d_lstm 3d no_dilation level4_only)")
     d.set_defaults(func=_cmd_demo)
 
     t = sub.add_parser("train", help="train a model from a YAML config (paper recipes in configs/)")
