@@ -76,6 +76,10 @@ def test_cli_epochs_and_models_select_the_settings_and_models(tmp_path, monkeypa
                    "tan-video: error: --models: unknown 4d; choose from tan 2d_lstm 3d no_dilation level4_only"]
     assert len(calls) == 2  # nothing ran for the bad commands
 
+    with pytest.raises(SystemExit):  # the help names every key (written out: the parser must not import the demo)
+        main(["demo", "--help"])
+    assert " ".join(m[0] for m in DEMO_MODELS) in " ".join(capsys.readouterr().out.split())
+
 
 def test_lr_step_is_after_three_quarters_of_the_epochs(tmp_path):
     for epochs, step in ((20, 15), (60, 45), (6, 4), (1, 1)):
