@@ -83,17 +83,22 @@ def peak_memory_mb(fn: Callable[[], object]) -> float | None:
     return round((peak - before) / 1024, 1)
 
 
+def _cpu_capability() -> str | None:
+    """The instruction set torch's CPU kernels dispatch to (e.g. "AVX512"), None where torch cannot say."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except (AttributeError, RuntimeError):
+        return None
+
+
 def machine_info() -> dict:
+    """CPU, cores, bf16 support, versions, date and load average: what every benchmark result records."""
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     name = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "")
-    try:
-        caps = torch.cpu.get_capabilities()
-    except (AttributeError, RuntimeError):
-        caps = {}
     return {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "cpu": name or platform.processor(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "cpu_capability": caps.get("cpu_capability") if isinstance(caps, dict) else None,
+        "cpu_capability": _cpu_capability(),
         "avx512_bf16": "avx512_bf16" in cpuinfo, "amx_bf16": "amx_bf16" in cpuinfo,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),

@@ -99,3 +99,11 @@ def test_cli_bench_needs_a_choice_and_known_models(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tan_video.cli", "bench", "--speed", "--models", "nope"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown model(s) nope" in proc.stderr
+
+
+def test_machine_info_records_the_dispatch_level_and_bf16_support():
+    info = B.machine_info()
+    assert info["cpu_capability"] == torch.backends.cpu.get_cpu_capability()  # e.g. "AVX512", never left out
+    assert info["cpu_capability"] is not None
+    assert info["cores"] >= 1 and info["torch"] == torch.__version__
+    assert isinstance(info["avx512_bf16"], bool) and isinstance(info["amx_bf16"], bool)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import types
+
 import pytest
 import torch
 
 import tan_video as tv
 from tan_video.checkpoint import build_model_from_checkpoint, save_model_file
 from tan_video.errors import InputError
-from tan_video.inference import predict_logits, prepare_for_inference
+from tan_video.inference import default_precision, predict_logits, prepare_for_inference
 from tan_video.models import TemporalAggregation
 
 
@@ -89,3 +91,18 @@ def test_onnx_export_matches_pytorch_for_any_length(tmp_path):
                     {"class_names": list("abcde"), "fps": 8.0, "size": 48})
     with pytest.raises(InputError, match="baseline"):
         export_onnx(tmp_path / "lstm.pt", tmp_path / "lstm.onnx")
+
+
+def test_default_precision_is_bf16_only_with_native_bf16(monkeypatch):
+    # torch returns a read-only mappingproxy, not a dict: it must still be read
+    caps = {"avx512_bf16": True, "amx_bf16": False}
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: types.MappingProxyType(caps))
+    assert default_precision() == "bf16"
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: types.MappingProxyType({"avx512_bf16": False}))
+    assert default_precision() == "32"
+
+    def missing():
+        raise AttributeError("no capability query in this torch")
+
+    monkeypatch.setattr(torch.cpu, "get_capabilities", missing)
+    assert default_precision() == "32"
