@@ -11,10 +11,8 @@ code costs on an otherwise idle machine). The test video is generated here (Char
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import tempfile
 import time
 from fractions import Fraction
@@ -24,6 +22,7 @@ import av
 import numpy as np
 import torch
 
+from tan_video.benchmark import machine_info
 from tan_video.data import synthetic
 from tan_video.data.datasets import ClipDataset
 from tan_video.data.video import read_frames_dir, read_video
@@ -204,20 +203,9 @@ def bench_demo_step(tmp: Path) -> dict:
 
 
 def machine() -> dict:
-    model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"date": datetime.date.today().isoformat(), "cpu": model, "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "torch": torch.__version__, "av": av.__version__, "numpy": np.__version__,
-            "ffmpeg_libavcodec": ".".join(map(str, av.library_versions["libavcodec"])),
-            # other work on the machine inflates every number here; this says how much there was
-            "load_average_1min_at_start": round(os.getloadavg()[0], 2)}
+    """:func:`tan_video.benchmark.machine_info` and the decoding libraries' versions."""
+    return {**machine_info(), "av": av.__version__, "numpy": np.__version__,
+            "ffmpeg_libavcodec": ".".join(map(str, av.library_versions["libavcodec"]))}
 
 
 def main() -> None:

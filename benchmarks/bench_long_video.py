@@ -25,7 +25,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -187,15 +186,6 @@ def run_child(video: Path, checkpoint: Path, precision: str, work: Path) -> dict
     return result
 
 
-def machine() -> dict:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")), "")
-    return {"cpu": model or platform.processor(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags,
-            "python": platform.python_version(), "torch": torch.__version__, "av": av.__version__,
-            "platform": platform.platform(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="benchmarks/results/long_video.json")
@@ -212,7 +202,9 @@ def main() -> None:
     started = time.perf_counter()
     work = Path(args.work or tempfile.mkdtemp(prefix="tan_long_video_"))
     work.mkdir(parents=True, exist_ok=True)
-    info = machine()
+    from tan_video.benchmark import machine_info  # here, not at the top: the children measure their own RSS
+
+    info = {**machine_info(), "av": av.__version__}
     lengths = sorted(set(args.lengths) | {1.0})
     t = time.perf_counter()
     videos = {m: make_video(work / f"video_{m:g}min.mp4", m) for m in lengths}

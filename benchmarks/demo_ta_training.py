@@ -18,10 +18,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-import numpy as np
-
 from tan_video.data import synthetic
-from tan_video.demo import DEMO_MODELS, run_demo
+from tan_video.demo import DEMO_MODELS, group_means, run_demo
 
 VARIANTS = {"paper": ({}, {}), "fan_in": ({}, {"temporal_lr": "fan_in"}), "norm": ({"ta_norm": True}, {})}
 
@@ -41,10 +39,8 @@ def main() -> None:
     result = run_demo(args.out or f"runs/ta_{args.variant}", seed=args.seed, models=models, train_overrides=train)
     groups = {c.name: c.group for c in synthetic.CLASSES}
     for key, r in result["models"].items():
-        by_group: dict[str, list[float]] = {}
-        for c, ap in r["per_class_ap"].items():
-            by_group.setdefault(groups[c], []).append(ap)
-        cells = ", ".join(f"{g} {100 * np.mean(v):.1f}" for g, v in by_group.items())
+        cells = ", ".join(f"{g} {'-' if ap is None else f'{100 * ap:.1f}'}"
+                          for g, ap in group_means(r["per_class_ap"], groups).items())
         print(f"{key:12s} frame mAP {100 * r['frame_map']:.1f}  ({cells})")
 
 
