@@ -19,8 +19,11 @@ log = logging.getLogger("tan_video")
 
 
 def _cmd_demo(args) -> int:
-    from .demo import DEMO_MODELS, demo_settings, results_markdown, run_demo
-    from .data.synthetic import CLASSES
+    from dataclasses import replace
+
+    from . import claims
+    from .demo import DEMO_MODELS, DemoData, demo_settings, results_markdown, run_demo, run_demo_seeds
+    from .demo import QUICK_NOTE, seed_summary_markdown
 
     keys = [m[0] for m in DEMO_MODELS]
     unknown = [k for k in args.models or [] if k not in keys]
@@ -28,10 +31,35 @@ def _cmd_demo(args) -> int:
         raise InputError(f"--models: unknown {' '.join(unknown)}; choose from {' '.join(keys)}")
     models = [m for m in DEMO_MODELS if args.models is None or m[0] in args.models]
     settings = demo_settings(quick=args.quick, epochs=args.epochs)
-    results = run_demo(args.out, quick=args.quick, seed=args.seed, models=models, settings=settings)
-    print(results_markdown(results, {c.name: c.group for c in CLASSES}), end="")
-    print(f"total {results['total_seconds']:.0f} s; wrote {args.out}/results.json, results.md, per_class_ap.png, "
-          f"timelines/")
+    if args.fps is not None:
+        if args.fps <= 0:
+            raise InputError(f"--fps must be positive, got {args.fps}")
+        settings = replace(settings, fps=args.fps)
+    if args.no_flip:
+        settings = replace(settings, flip=False)
+    data = None
+    if args.data is not None or args.videos is not None:
+        if args.data is None or args.videos is None:
+            raise InputError("--data and --videos go together (a dense-JSON annotation file and its video folder)")
+        for path in (args.data, args.videos, args.classes):
+            if path is not None and not Path(path).exists():
+                raise InputError("no such file or folder", path=path)
+        data = DemoData(args.data, args.videos, args.classes)
+    elif args.classes is not None:
+        raise InputError("--classes needs --data")
+    if args.seeds:
+        report = run_demo_seeds(args.out, args.seeds, quick=args.quick, models=models, settings=settings, data=data)
+        print(seed_summary_markdown(report["summary"]))
+        print(claims.claims_markdown(report["claims"], QUICK_NOTE if args.quick else ""), end="")
+        print(f"total {report['total_seconds']:.0f} s; wrote {args.out}/results.json, results.md, claims.md, "
+              f"seed_*/")
+        return 0
+    results = run_demo(args.out, quick=args.quick, seed=args.seed, models=models, settings=settings, data=data)
+    groups = {c: v["group"] for c, v in results["dataset"]["classes"].items() if v.get("group")}
+    print(results_markdown(results, groups))
+    print(claims.claims_markdown(results["claims"], QUICK_NOTE if args.quick else ""), end="")
+    print(f"total {results['total_seconds']:.0f} s; wrote {args.out}/results.json, results.md, claims.md, "
+          f"per_class_ap.png, timelines/")
     return 0
 
 
@@ -158,12 +186,22 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the main job: TAN vs the paper's baselines and ablations on the built-in "
                        "synthetic benchmark (CPU, minutes)")
     d.add_argument("--out", default="runs/demo", help="output folder (data, runs, results, pictures)")
-    d.add_argument("--quick", action="store_true", help="a smaller benchmark (96 + 32 videos) and 6 epochs")
+    d.add_argument("--quick", action="store_true",
+                   help="a smoke test of the whole pipeline (96 + 32 videos, 2 epochs); its verdicts are not meaningful")
     d.add_argument("--seed", type=int, default=0, help="seed of the data and of training")
+    d.add_argument("--seeds", type=int, nargs="+", default=None, metavar="N",
+                   help="run every seed into OUT/seed_N and write one report; a claim's verdict needs every seed")
     d.add_argument("--epochs", type=int, default=None,
-                   help="epochs per model (default 20, --quick 6); the learning rate drops x0.1 after 75%% of them")
+                   help="epochs per model (default 6, --quick 2); warm-up then cosine decay over all of them")
     d.add_argument("--models", nargs="+", default=None, metavar="KEY",
                    help="train only these (default all: tan 2d_lstm 3d no_dilation level4_only)")
+    d.add_argument("--data", default=None, metavar="ANNOTATIONS.json",
+                   help="your own dense-JSON dataset instead of the built-in benchmark (needs --videos)")
+    d.add_argument("--videos", default=None, metavar="DIR", help="the folder of --data's videos or frame folders")
+    d.add_argument("--classes", default=None, metavar="FILE", help="class list of --data (one name per line)")
+    d.add_argument("--fps", type=float, default=None, help="sampling rate (default: the benchmark's 8)")
+    d.add_argument("--no-flip", action="store_true",
+                   help="no horizontal flips in training (for classes such as 'moving left')")
     d.set_defaults(func=_cmd_demo)
 
     t = sub.add_parser("train", help="train a model from a YAML config (paper recipes in configs/)")

@@ -39,6 +39,7 @@ class DataConfig:
     size: int = 224
     resize: int | None = None  # short side before cropping; None: size * 8 / 7 (256 for 224)
     crop_scale: list[float] | None = None  # random resized crop's area range; None: the dataset default
+    flip: bool = True  # random horizontal flips in training; off for classes such as "moving left"
     protocol: str = "frames"  # frames (every sampled frame) | charades (25 points per video)
     label_list: str | None = None  # single-label pretraining: "path label" list (Table 5)
     num_workers: int = 2
@@ -49,7 +50,11 @@ class DataConfig:
 class TrainConfig:
     epochs: int = 20
     lr: float = 1.0e-4
-    lr_steps: list[int] = field(default_factory=lambda: [10])  # epochs where lr is multiplied by lr_gamma
+    # learning-rate schedule, applied per optimiser step: "cosine" (to zero at the last step) or
+    # "step" (x lr_gamma at each epoch of lr_steps, the paper's); either after a linear warm-up
+    schedule: str = "cosine"
+    warmup: float = 0.05  # fraction of all optimiser steps spent ramping lr up from lr/steps (0: none)
+    lr_steps: list[int] = field(default_factory=lambda: [10])  # schedule=step: epochs where lr *= lr_gamma
     lr_gamma: float = 0.1
     weight_decay: float = 0.0
     # learning rate of the TA modules' temporal branches: "same" as the rest (the paper), or
@@ -58,7 +63,10 @@ class TrainConfig:
     temporal_lr: str = "same"
     batch_size: int = 8
     accumulate: int = 1
-    precision: str = "bf16-mixed"
+    # Lightning's precision; "auto": bf16-mixed where the hardware computes bf16 natively (CPUs
+    # with AVX512-BF16/AMX, GPUs with bf16), 16-mixed on other GPUs, else 32-true (see the README:
+    # emulated bf16 convolutions measured 6-10x slower than fp32 on an AVX2 CPU)
+    precision: str = "auto"
     channels_last: bool = True
     max_steps: int = -1
     val_every: int = 1  # epochs between validations; 0: only at the end
@@ -70,6 +78,7 @@ class TrainConfig:
     strategy: str = "auto"
     accelerator: str = "auto"
     progress: bool = True
+    progress_label: str = ""  # the progress bar's name; "": the run folder's name
     log_every: int = 10
     log_samples: bool = False  # write the video ids of every training batch, per rank, to logs/
 
@@ -158,7 +167,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return cfg
 
 
-CHOICES = {("train", "temporal_lr"): ("same", "fan_in"), ("train", "mode"): ("multilabel", "single_label")}
+CHOICES = {("train", "temporal_lr"): ("same", "fan_in"), ("train", "mode"): ("multilabel", "single_label"),
+           ("train", "schedule"): ("cosine", "step")}
 
 
 def _check_types(cfg: Config, label: str) -> None:
@@ -180,6 +190,8 @@ def _check_types(cfg: Config, label: str) -> None:
                     raise InputError(f"{label}: {section}.{f.name} must be a number, got {value!r}")
                 if isinstance(default, float):
                     setattr(obj, f.name, float(value))
+    if not 0 <= cfg.train.warmup < 1:
+        raise InputError(f"{label}: train.warmup is a fraction of the training steps in [0, 1), got {cfg.train.warmup}")
 
 
 def save_config(cfg: Config, path: str | Path) -> None:

@@ -1,10 +1,12 @@
 """The main job: the paper's Tables 1-2 on the built-in synthetic benchmark, on a CPU, in minutes.
 
-``run_demo`` generates the benchmark as real H.264 files + a dense JSON annotation file, then
-trains and evaluates TAN, the two baselines and two Table-2 ablations through exactly the code a
-real dataset uses (:func:`tan_video.training.fit`: decoding, clip datasets, Lightning, exact
-chunked evaluation, the official metrics), and writes ``results.json``, ``results.md``,
-per-class AP and timeline pictures.
+``run_demo`` generates the benchmark as real H.264 files + a dense JSON annotation file (or takes
+a user's dense-JSON dataset), then trains and evaluates TAN, the two baselines and two Table-2
+ablations through exactly the code a real dataset uses (:func:`tan_video.training.fit`:
+decoding, clip datasets, Lightning, exact chunked evaluation, the official metrics), tests the
+paper's claims on the test predictions (:mod:`tan_video.claims`), and writes ``results.json``,
+``results.md``, ``claims.md``, per-class AP and timeline pictures. ``run_demo_seeds`` does
+that for several seeds and writes one report whose verdicts need every seed to agree.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import claims as claims_mod
 from .complexity import count_macs, count_params
 from .config import Config, DataConfig, ModelConfig, TrainConfig
 from .data import synthetic
@@ -46,14 +49,19 @@ class DemoSettings:
     fps: float = 8.0
     clip_frames: int = 16
     batch_size: int = 8
-    epochs: int = 20
-    lr: float = 1e-3
-    precision: str = "bf16-mixed"
+    epochs: int = 14
+    lr: float = 2e-3
+    warmup: float = 0.05
+    schedule: str = "cosine"
+    precision: str = "auto"
+    crop_scale: tuple[float, float] | None = (1.0, 1.0)  # (1, 1): the whole frame, no crop
+    flip: bool = True
     timelines: int = 4
+    bootstrap: int = 1000
 
     @classmethod
     def quick(cls) -> "DemoSettings":
-        return cls(num_train=96, num_test=32, epochs=6)
+        return cls(num_train=96, num_test=32, epochs=2, bootstrap=200)
 
 
 def demo_settings(quick: bool = False, epochs: int | None = None) -> DemoSettings:
@@ -66,16 +74,40 @@ def demo_settings(quick: bool = False, epochs: int | None = None) -> DemoSetting
     return s
 
 
-def demo_config(data_dir: Path, out: Path, name: str, args: dict, s: DemoSettings, seed: int,
+@dataclass
+class DemoData:
+    """A user's dataset for the five-model comparison instead of the generated benchmark.
+
+    ``annotations``: a dense-JSON file (subsets "training" and "testing"/"validation");
+    ``videos``: the folder of video files or frame folders; ``classes``: a class-list file
+    (optional: otherwise the names the JSON gives, or ``class_0 ...``); ``groups``: optional
+    class name -> group, which enables the per-group claims.
+    """
+
+    annotations: str
+    videos: str
+    classes: str | None = None
+    groups: dict[str, str] | None = None
+
+
+def demo_config(data_dir: Path | DemoData, out: Path, name: str, args: dict, s: DemoSettings, seed: int,
                 num_classes: int, train_overrides: dict | None = None) -> Config:
+    if isinstance(data_dir, DemoData):
+        data = DataConfig(annotations=data_dir.annotations, format="dense_json", class_base=0,
+                          classes=data_dir.classes, videos=data_dir.videos)
+    else:
+        data = DataConfig(annotations=str(data_dir / "annotations.json"), format="dense_json", class_base=0,
+                          classes=str(data_dir / "classes.txt"), videos=str(data_dir / "videos"))
+    data.fps, data.clip_frames, data.size, data.resize = s.fps, s.clip_frames, s.size, s.size
+    data.crop_scale = None if s.crop_scale is None else list(s.crop_scale)
+    data.flip, data.protocol, data.num_workers, data.cache_videos = s.flip, "frames", 1, True
     cfg = Config(
         model=ModelConfig(name=name, num_classes=num_classes, args=dict(args)),
-        data=DataConfig(annotations=str(data_dir / "annotations.json"), format="dense_json", class_base=0,
-                        classes=str(data_dir / "classes.txt"), videos=str(data_dir / "videos"), fps=s.fps,
-                        clip_frames=s.clip_frames, size=s.size, resize=s.size, protocol="frames",
-                        num_workers=1, cache_videos=True),
-        train=TrainConfig(epochs=s.epochs, lr=s.lr, lr_steps=[max(1, int(s.epochs * 0.75))], batch_size=s.batch_size,
-                          precision=s.precision, out=str(out), seed=seed, val_every=0, log_every=10),
+        data=data,
+        train=TrainConfig(epochs=s.epochs, lr=s.lr, schedule=s.schedule, warmup=s.warmup,
+                          lr_steps=[max(1, int(s.epochs * 0.75))], batch_size=s.batch_size,
+                          precision=s.precision, out=str(out), seed=seed, val_every=0, log_every=10,
+                          progress_label=out.name),
     )
     for key, value in (train_overrides or {}).items():
         if not hasattr(cfg.train, key):
@@ -84,33 +116,62 @@ def demo_config(data_dir: Path, out: Path, name: str, args: dict, s: DemoSetting
     return cfg
 
 
+QUICK_NOTE = ("--quick is a smoke test of the whole pipeline: at its budget the models are far from "
+              "converged, so these verdicts are not meaningful.")
+
+
+def _prepare_data(out: Path, s: DemoSettings, seed: int, data: DemoData | None):
+    """(data source for demo_config, class names, groups, the results' "dataset" block)."""
+    if data is None:
+        t0 = time.perf_counter()
+        data_dir = out / "data"
+        info = synthetic.generate(data_dir, num_train=s.num_train, num_test=s.num_test, frames=s.frames,
+                                  size=s.size, fps=s.fps, seed=seed)
+        class_names = [c.name for c in synthetic.CLASSES]
+        groups = {c.name: c.group for c in synthetic.CLASSES}
+        dataset = {"path": str(data_dir), **asdict(info), "classes_file": info.classes,
+                   "generation_seconds": round(time.perf_counter() - t0, 1),
+                   "classes": {c.name: {"group": c.group, "definition": c.definition} for c in synthetic.CLASSES}}
+        return data_dir, class_names, groups, dataset
+    from .training import read_split
+
+    probe = demo_config(data, out, "tan_tiny", {}, s, seed, None)
+    probe.model.num_classes = None
+    class_names, train, test = read_split(probe)
+    if not test:
+        raise InputError("no videos with subset 'testing' or 'validation': the comparison needs a test split",
+                         path=data.annotations)
+    groups = {c: g for c, g in (data.groups or {}).items() if c in class_names} or None
+    dataset = {"annotations": data.annotations, "videos": data.videos, "classes_file": data.classes,
+               "num_train": len(train), "num_test": len(test),
+               "classes": {c: {"group": (groups or {}).get(c)} for c in class_names}}
+    return data, class_names, groups, dataset
+
+
+def settings_record(s: DemoSettings, seed: int, quick: bool = False, train_overrides: dict | None = None) -> dict:
+    """The ``settings`` block of ``results.json`` (as JSON reads it back: tuples become lists)."""
+    return json.loads(json.dumps({**asdict(s), "seed": seed, "quick": quick,
+                                  "train_overrides": dict(train_overrides or {})}))
+
+
 def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, seed: int = 0,
-             settings: DemoSettings | None = None, models=DEMO_MODELS, train_overrides: dict | None = None) -> dict:
-    """Generate, train, evaluate, report. Returns the ``results.json`` content.
+             settings: DemoSettings | None = None, models=DEMO_MODELS, train_overrides: dict | None = None,
+             data: DemoData | None = None) -> dict:
+    """Generate (or take ``data``), train, evaluate, test the claims, report. Returns ``results.json``.
 
     ``models``: ``(key, label, registered name, builder arguments)`` tuples; ``train_overrides``:
     :class:`~tan_video.config.TrainConfig` fields set for every model (for experiments, e.g.
-    ``{"temporal_lr": "fan_in"}``; the demo itself uses the paper's recipe).
+    ``{"temporal_lr": "fan_in"}``).
     """
     s = settings or demo_settings(quick)
     out = Path(out_dir)
     t0 = time.perf_counter()
-    data_dir = out / "data"
-    info = synthetic.generate(data_dir, num_train=s.num_train, num_test=s.num_test, frames=s.frames,
-                              size=s.size, fps=s.fps, seed=seed)
-    gen_seconds = time.perf_counter() - t0
-    class_names = [c.name for c in synthetic.CLASSES]
-    groups = {c.name: c.group for c in synthetic.CLASSES}
-
-    dataset = {"path": str(data_dir), **asdict(info), "classes_file": info.classes, "generation_seconds":
-               round(gen_seconds, 1), "classes": {c.name: {"group": c.group, "definition": c.definition}
-                                                  for c in synthetic.CLASSES}}
-    results = {"models": {}, "dataset": dataset, "settings": {**asdict(s), "seed": seed, "quick": quick,
-                                                              "train_overrides": dict(train_overrides or {})}}
+    source, class_names, groups, dataset = _prepare_data(out, s, seed, data)
+    results = {"models": {}, "dataset": dataset, "settings": settings_record(s, seed, quick, train_overrides)}
     predictions = {}
     for key, label, name, args in models:
         log.info("== %s ==", label)
-        cfg = demo_config(data_dir, out / "runs" / key, name, args, s, seed, len(class_names), train_overrides)
+        cfg = demo_config(source, out / "runs" / key, name, args, s, seed, len(class_names), train_overrides)
         run = fit(cfg)
         m = run["metrics"]
         steps = run["global_step"]
@@ -124,15 +185,50 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, seed: int =
             "clips_per_second": round(steps * s.batch_size / run["train_seconds"], 1),
             "steps": steps,
         }
-        predictions[key] = {p.video_id: p for p in run["predictions"]}
+        predictions[key] = run["predictions"]
+    rows = claims_mod.evaluate_claims(claims_mod.PAPER_CLAIMS, predictions, class_names, groups,
+                                      n_boot=s.bootstrap, seed=seed)
+    if quick:
+        for r in rows:
+            r["meaningful"] = False
+    results["claims"] = rows
     results["total_seconds"] = round(time.perf_counter() - t0, 1)
 
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "results.md").write_text(results_markdown(results, groups))
+    (out / "results.md").write_text(results_markdown(results, groups or {}))
+    (out / "claims.md").write_text(claims_mod.claims_markdown(rows, QUICK_NOTE if quick else ""))
     plot_per_class_ap(out / "per_class_ap.png", {results["models"][k]["label"]: results["models"][k]["per_class_ap"]
-                                                 for k in results["models"]}, groups)
-    _timelines(out / "timelines", predictions, results, class_names, s.timelines)
+                                                 for k in results["models"]}, groups or {})
+    _timelines(out / "timelines", {k: {p.video_id: p for p in v} for k, v in predictions.items()}, results,
+               class_names, s.timelines)
     return results
+
+
+def run_demo_seeds(out_dir: str | Path, seeds: list[int], quick: bool = False, settings: DemoSettings | None = None,
+                   models=DEMO_MODELS, train_overrides: dict | None = None, data: DemoData | None = None) -> dict:
+    """:func:`run_demo` once per seed into ``OUT/seed_<N>/``, then one report in ``OUT``:
+    ``results.json`` (``{"seeds", "summary", "claims", "runs"}``), ``results.md`` (mean +- sd
+    per model and group) and ``claims.md`` (each seed's margin, mean +- sd; a verdict needs every
+    seed to agree)."""
+    if len(set(seeds)) != len(seeds):
+        raise InputError(f"--seeds: the same seed twice: {seeds}")
+    out = Path(out_dir)
+    t0 = time.perf_counter()
+    runs = {seed: run_demo(out / f"seed_{seed}", quick=quick, seed=seed, settings=settings, models=models,
+                           train_overrides=train_overrides, data=data) for seed in seeds}
+    groups = {c: v["group"] for c, v in runs[seeds[0]]["dataset"]["classes"].items() if v.get("group")}
+    summary = seed_summary(list(runs.values()), groups)
+    rows = claims_mod.combine_seeds({seed: r["claims"] for seed, r in runs.items()})
+    if quick:
+        for r in rows:
+            r["meaningful"] = False
+    report = {"seeds": seeds, "summary": summary, "claims": rows, "runs": [str(out / f"seed_{s}") for s in seeds],
+              "total_seconds": round(time.perf_counter() - t0, 1)}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "results.md").write_text(seed_summary_markdown(summary))
+    (out / "claims.md").write_text(claims_mod.claims_markdown(rows, QUICK_NOTE if quick else ""))
+    return report
 
 
 def _timelines(folder: Path, predictions: dict, results: dict, class_names: list[str], n: int) -> None:
@@ -148,25 +244,29 @@ def _timelines(folder: Path, predictions: dict, results: dict, class_names: list
 
 
 def results_markdown(results: dict, groups: dict[str, str]) -> str:
+    """The results table for people; the group table and group column only where groups are known."""
     models = results["models"]
     lines = ["| model | frame mAP | video mAP | params | GMACs/clip | train s | clips/s |", "|---|---|---|---|---|---|---|"]
     for r in models.values():
         lines.append(f"| {r['label']} | {100 * r['frame_map']:.1f} | {100 * r['video_map']:.1f} | "
                      f"{r['params'] / 1e6:.2f} M | {r['gmacs_per_clip']:.2f} | {r['train_seconds']:.0f} | "
                      f"{r['clips_per_second']:.0f} |")
-    lines += ["", "Mean frame AP per class group (the temporal scale a class needs):", ""]
     group_names = list(dict.fromkeys(groups.values()))
-    lines.append("| model | " + " | ".join(group_names) + " |")
-    lines.append("|---|" + "---|" * len(group_names))
-    for r in models.values():
-        means = group_means(r["per_class_ap"], groups)
-        cells = ["-" if means[g] is None else f"{100 * means[g]:.1f}" for g in group_names]
-        lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
+    if group_names:
+        lines += ["", "Mean frame AP per class group (the temporal scale a class needs):", ""]
+        lines.append("| model | " + " | ".join(group_names) + " |")
+        lines.append("|---|" + "---|" * len(group_names))
+        for r in models.values():
+            means = group_means(r["per_class_ap"], groups)
+            cells = ["-" if means[g] is None else f"{100 * means[g]:.1f}" for g in group_names]
+            lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
+    classes = list(next(iter(models.values()))["per_class_ap"]) if models else []
+    order = sorted(classes, key=lambda c: group_names.index(groups[c]) if c in groups else len(group_names))
     lines += ["", "Per-class frame AP:", "", "| class | group | " + " | ".join(models) + " |",
               "|---|---|" + "---|" * len(models)]
-    for c in sorted(groups, key=lambda c: group_names.index(groups[c])):
+    for c in order:
         cells = [("-" if r["per_class_ap"].get(c) is None else f"{100 * r['per_class_ap'][c]:.1f}") for r in models.values()]
-        lines.append(f"| {c} | {groups[c]} | " + " | ".join(cells) + " |")
+        lines.append(f"| {c} | {groups.get(c, '-')} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -179,7 +279,7 @@ def group_means(per_class_ap: dict[str, float | None], groups: dict[str, str]) -
     return out
 
 
-def seed_summary(runs: list[dict]) -> dict:
+def seed_summary(runs: list[dict], groups: dict[str, str] | None = None) -> dict:
     """Mean and sample standard deviation over seeds of several demo ``results.json`` contents.
 
     The runs must differ only in their seed (same data sizes, epochs, models). Returns
@@ -198,7 +298,8 @@ def seed_summary(runs: list[dict]) -> dict:
     seeds = [r["settings"]["seed"] for r in runs]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"the same seed twice: {seeds}")
-    groups = {c.name: c.group for c in synthetic.CLASSES}
+    if groups is None:
+        groups = {c.name: c.group for c in synthetic.CLASSES}
 
     def stats(values: list[float]) -> dict:
         return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)), "values": values}

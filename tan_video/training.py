@@ -14,9 +14,10 @@ written to a temporary name and moved into place, so a killed run never leaves h
 
 from __future__ import annotations
 
+import contextlib
 import json
-import math
 import logging
+import math
 import os
 import time
 import warnings
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.nn import functional as F
@@ -78,10 +79,10 @@ class TANDataModule(L.LightningDataModule):
         d, t = self.cfg.data, self.cfg.train
         if t.mode == "single_label":
             ds = LabelListDataset(d.label_list, fps=d.fps, clip_frames=d.clip_frames, size=d.size, train=True,
-                                  resize=d.resize, root=d.videos, cache=d.cache_videos, **_crop(d))
+                                  resize=d.resize, root=d.videos, cache=d.cache_videos, flip=d.flip, **_crop(d))
         else:
             ds = ClipDataset(self.train_anns, d.videos, self.num_classes, fps=d.fps, clip_frames=d.clip_frames,
-                             size=d.size, train=True, resize=d.resize, cache=d.cache_videos, **_crop(d))
+                             size=d.size, train=True, resize=d.resize, cache=d.cache_videos, flip=d.flip, **_crop(d))
         return DataLoader(ds, batch_size=t.batch_size, shuffle=True, drop_last=len(ds) > t.batch_size,
                           num_workers=d.num_workers, persistent_workers=d.num_workers > 0)
 
@@ -135,6 +136,50 @@ def check_videos(anns, videos) -> None:
                          f"(first: {missing[0]})", path=videos)
 
 
+class StepProgress(L.Callback):
+    """One progress bar for a whole run (every optimiser step of every epoch), named after the run,
+    with the running loss; replaces Lightning's bar, which starts anew each epoch."""
+
+    def __init__(self, desc: str, refresh: int = 10):
+        self.desc, self.refresh, self.bar = desc, max(1, refresh), None
+
+    def on_train_start(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            from tqdm import tqdm
+
+            total = trainer.estimated_stepping_batches
+            self.bar = tqdm(total=None if total == float("inf") else int(total), desc=self.desc, unit="step",
+                            initial=trainer.global_step, dynamic_ncols=True, mininterval=1.0)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.bar is not None and trainer.global_step > self.bar.n:
+            loss = trainer.callback_metrics.get("train/loss")
+            if loss is not None and trainer.global_step % self.refresh == 0:
+                self.bar.set_postfix(loss=f"{float(loss):.3f}", refresh=False)
+            self.bar.update(trainer.global_step - self.bar.n)
+
+    def on_train_end(self, trainer, pl_module):
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+@contextlib.contextmanager
+def quiet_lightning():
+    """Silence Lightning's informational lines (GPU/TPU availability, tips and advertisements, loader
+    notes); its warnings still go through :mod:`warnings` and are shown."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch.utilities.rank_zero",
+                                                    "lightning.fabric.utilities.rank_zero")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 class SampleLog(L.Callback):
     """Appends the video ids of every training batch to ``logs/samples_rank<R>.txt`` (audit, DDP check)."""
 
@@ -159,6 +204,7 @@ class TANModule(L.LightningModule):
 
     def __init__(self, model_args: dict, class_names: list[str], fps: float, size: int, lr: float = 1e-4,
                  lr_steps: list[int] | None = None, lr_gamma: float = 0.1, weight_decay: float = 0.0,
+                 schedule: str = "step", warmup: float = 0.0,
                  temporal_lr: str = "same", mode: str = "multilabel", channels_last: bool = True, protocol: str = "frames",
                  eval_precision: str = "32", clip_frames: int = 16, resize: int | None = None,
                  mean: tuple = IMAGENET_MEAN, std: tuple = IMAGENET_STD):
@@ -226,11 +272,60 @@ class TANModule(L.LightningModule):
         rest = [p for p in self.parameters() if id(p) not in taken]
         return [{"params": rest, "lr": lr}] + groups
 
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.param_groups(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
+
     def configure_optimizers(self):
-        opt = torch.optim.Adam(self.param_groups(), lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=list(self.hparams.lr_steps or []),
-                                                     gamma=self.hparams.lr_gamma)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+        opt = self.make_optimizer()
+        h = self.hparams
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        per_epoch = max(1, math.ceil(self.trainer.num_training_batches / self.trainer.accumulate_grad_batches))
+        schedule = LRSchedule(total, warmup=round(h.get("warmup", 0.0) * total), kind=h.get("schedule", "step"),
+                              milestones=[e * per_epoch for e in (h.lr_steps or [])], gamma=h.lr_gamma)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+
+class LRSchedule:
+    """The learning-rate factor of optimiser step ``i`` (0-based): a linear warm-up over the first
+    ``warmup`` steps (``(i + 1) / warmup``), times either a cosine from 1 down to 0 at step
+    ``total`` (``kind="cosine"``) or ``gamma`` per milestone step passed (``kind="step"``).
+
+    Why the warm-up: Adam's first steps move every weight by about ``lr`` regardless of its
+    gradient's size, all in step; from pretrained features that is the most violent moment of a
+    run (see the README's TA-initialisation measurements). Picklable, so resumed runs rebuild it.
+    """
+
+    def __init__(self, total: int, warmup: int = 0, kind: str = "cosine", milestones=(), gamma: float = 0.1):
+        if kind not in ("cosine", "step"):
+            raise ValueError(f"unknown schedule {kind!r}")
+        self.total, self.warmup, self.kind = max(1, total), max(0, warmup), kind
+        self.milestones, self.gamma = sorted(milestones), gamma
+
+    def __call__(self, step: int) -> float:
+        factor = min(1.0, (step + 1) / self.warmup) if self.warmup else 1.0
+        if self.kind == "step":
+            return factor * self.gamma ** sum(step >= m for m in self.milestones)
+        start = self.warmup
+        progress = min(1.0, max(0.0, (step - start) / max(1, self.total - start)))
+        return factor * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def train_precision(t) -> str:
+    """Lightning's precision for a :class:`~tan_video.config.TrainConfig`, ``"auto"`` resolved.
+
+    ``auto``: ``bf16-mixed`` on a CUDA GPU with bf16 (``16-mixed`` on older GPUs) or on a CPU with
+    native bf16 (:func:`~tan_video.inference.default_precision`), else ``32-true``. On a CPU
+    without it, oneDNN has no bf16 convolution and PyTorch falls back to a reference kernel:
+    measured 6-10x *slower* than fp32 for the tiny models on the 2-core AVX2 machine.
+    """
+    if t.precision != "auto":
+        return t.precision
+    if t.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    from .inference import default_precision
+
+    return "bf16-mixed" if default_precision() == "bf16" else "32-true"
 
 
 def _model_args(cfg: Config, num_classes: int) -> dict:
@@ -243,8 +338,9 @@ def build_module(cfg: Config, class_names: list[str]) -> TANModule:
     module = TANModule(
         _model_args(cfg, len(class_names)), class_names, fps=cfg.data.fps, size=cfg.data.size, lr=cfg.train.lr,
         lr_steps=cfg.train.lr_steps, lr_gamma=cfg.train.lr_gamma, weight_decay=cfg.train.weight_decay,
+        schedule=cfg.train.schedule, warmup=cfg.train.warmup,
         temporal_lr=cfg.train.temporal_lr, mode=cfg.train.mode, channels_last=cfg.train.channels_last, protocol=cfg.data.protocol,
-        eval_precision="bf16" if cfg.train.precision.startswith("bf16") else "32", clip_frames=cfg.data.clip_frames,
+        eval_precision="bf16" if train_precision(cfg.train).startswith("bf16") else "32", clip_frames=cfg.data.clip_frames,
         resize=cfg.data.resize, mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD),
     )
     if cfg.model.pretrained:
@@ -281,8 +377,14 @@ def fit(cfg: Config, resume: bool = False, callbacks: list | None = None) -> dic
 
     Writes into ``cfg.train.out``: ``config.yaml`` (resolved), ``checkpoints/last.ckpt``
     (resumable), ``model.pt`` (the self-describing final model), ``metrics.json``, CSV and
-    TensorBoard logs.
+    TensorBoard logs. The terminal shows one progress bar for the run and Lightning's warnings,
+    not its informational lines.
     """
+    with quiet_lightning():
+        return _fit(cfg, resume, callbacks)
+
+
+def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
     out = Path(cfg.train.out)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
@@ -301,19 +403,19 @@ def fit(cfg: Config, resume: bool = False, callbacks: list | None = None) -> dic
     # to validation, which may be rare. (save_last alone only writes after a top-k save.)
     checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None, every_n_epochs=1,
                                  save_on_train_epoch_end=True, enable_version_counter=False)
-    cbs = [checkpoint] + ([TQDMProgressBar(refresh_rate=max(1, t.log_every))] if t.progress else []) + (callbacks or [])
+    cbs = [checkpoint] + ([StepProgress(t.progress_label or out.name, t.log_every)] if t.progress else []) + (callbacks or [])
     if t.log_samples:
         cbs.append(SampleLog(out / "logs"))
     has_val = bool(dm.test_anns) and t.mode != "single_label"
     trainer = L.Trainer(
-        max_epochs=t.epochs, max_steps=t.max_steps, precision=t.precision, accumulate_grad_batches=t.accumulate,
+        max_epochs=t.epochs, max_steps=t.max_steps, precision=train_precision(t), accumulate_grad_batches=t.accumulate,
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
         default_root_dir=str(out), callbacks=cbs, plugins=[AtomicCheckpointIO()],
         logger=[CSVLogger(str(out), name="logs", version=""), TensorBoardLogger(str(out), name="tb", version="")],
         # val_every=0: no validation during fit (one validation pass follows it)
         check_val_every_n_epoch=t.val_every if t.val_every else t.epochs + 1,
         limit_val_batches=1.0 if has_val else 0, num_sanity_val_steps=0,
-        enable_progress_bar=t.progress, enable_model_summary=False, log_every_n_steps=t.log_every,
+        enable_progress_bar=False, enable_model_summary=False, log_every_n_steps=t.log_every,
         deterministic=False,
     )
     with warnings.catch_warnings():

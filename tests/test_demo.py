@@ -8,10 +8,10 @@ import yaml
 
 from tan_video.cli import main
 from tan_video.data import synthetic
-from tan_video.demo import (DEMO_MODELS, DemoSettings, demo_config, demo_settings, run_demo, seed_summary,
-                            seed_summary_markdown)
+from tan_video.demo import (DEMO_MODELS, DemoData, DemoSettings, demo_config, demo_settings, run_demo,
+                            run_demo_seeds, seed_summary, seed_summary_markdown)
 
-TINY = DemoSettings(num_train=8, num_test=4, frames=16, size=32, epochs=1, batch_size=4, timelines=2)
+TINY = DemoSettings(num_train=8, num_test=4, frames=16, size=32, epochs=1, batch_size=4, timelines=2, bootstrap=50)
 MODELS = [m for m in DEMO_MODELS if m[0] in ("tan", "3d")]
 
 
@@ -37,6 +37,14 @@ def test_demo_writes_results_report_and_pictures(demo):
     assert "| model | appearance | short | motion | long |" in md
     assert (out / "per_class_ap.png").stat().st_size > 0
     assert len(list((out / "timelines").glob("*.png"))) == 2
+    # the claims these two models allow, with numbers, an interval and a verdict
+    rows = result["claims"]
+    assert [r["key"] for r in rows] == ["tan_vs_3d", "short_vs_3d"]
+    for r in rows:
+        assert r["verdict"] in ("holds", "contradicted", "not shown")
+        assert r["ci95"][0] <= r["margin"] <= r["ci95"][1]
+    assert rows[0]["value_a"] == pytest.approx(result["models"]["tan"]["frame_map"])
+    assert "| TAN above 3D (frame mAP) | Table 1 |" in (out / "claims.md").read_text()
 
 
 def test_demo_is_deterministic_for_a_seed(demo, tmp_path):
@@ -56,35 +64,85 @@ def test_train_overrides_reach_every_model_and_unknown_ones_are_refused(tmp_path
 def test_cli_epochs_and_models_select_the_settings_and_models(tmp_path, monkeypatch, capsys):
     calls = []
 
-    def fake_run_demo(out, quick, seed, models, settings):
-        calls.append((models, settings))
-        return {"models": {}, "total_seconds": 0.0}
+    def fake_run_demo(out, quick, seed, models, settings, data):
+        calls.append((models, settings, data))
+        return {"models": {}, "total_seconds": 0.0, "claims": [], "dataset": {"classes": {}}}
 
     monkeypatch.setattr("tan_video.demo.run_demo", fake_run_demo)
     assert main(["demo", "--out", str(tmp_path), "--epochs", "60", "--models", "3d", "tan"]) == 0
-    models, settings = calls[-1]
+    models, settings, data = calls[-1]
     assert [m[0] for m in models] == ["tan", "3d"]  # the demo's order, not the command line's
-    assert settings.epochs == 60 and settings.num_train == DemoSettings().num_train
+    assert settings.epochs == 60 and settings.num_train == DemoSettings().num_train and data is None
     assert main(["demo", "--out", str(tmp_path), "--quick"]) == 0
     assert calls[-1][1] == DemoSettings.quick() and len(calls[-1][0]) == len(DEMO_MODELS)
-    capsys.readouterr()
+    assert "not meaningful" in capsys.readouterr().out
+    assert main(["demo", "--out", str(tmp_path), "--no-flip", "--fps", "4"]) == 0
+    assert calls[-1][1].flip is False and calls[-1][1].fps == 4.0
 
     assert main(["demo", "--out", str(tmp_path), "--epochs", "0"]) == 2
     assert main(["demo", "--out", str(tmp_path), "--models", "tan", "4d"]) == 2
+    assert main(["demo", "--out", str(tmp_path), "--data", str(tmp_path / "none.json"), "--videos", str(tmp_path)]) == 2
+    assert main(["demo", "--out", str(tmp_path), "--data", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["tan-video: error: --epochs must be at least 1, got 0",
-                   "tan-video: error: --models: unknown 4d; choose from tan 2d_lstm 3d no_dilation level4_only"]
-    assert len(calls) == 2  # nothing ran for the bad commands
+                   "tan-video: error: --models: unknown 4d; choose from tan 2d_lstm 3d no_dilation level4_only",
+                   f"tan-video: error: {tmp_path / 'none.json'}: no such file or folder",
+                   "tan-video: error: --data and --videos go together (a dense-JSON annotation file and its video "
+                   "folder)"]
+    assert len(calls) == 3  # nothing ran for the bad commands
 
     with pytest.raises(SystemExit):  # the help names every key (written out: the parser must not import the demo)
         main(["demo", "--help"])
     assert " ".join(m[0] for m in DEMO_MODELS) in " ".join(capsys.readouterr().out.split())
 
 
-def test_lr_step_is_after_three_quarters_of_the_epochs(tmp_path):
-    for epochs, step in ((20, 15), (60, 45), (6, 4), (1, 1)):
+def test_demo_on_a_users_dense_json_dataset_without_flips(tmp_path, monkeypatch):
+    """--data: the five-model comparison on any dense-JSON dataset; no groups, so only the model claims;
+    --no-flip reaches the training dataset."""
+    info = synthetic.generate(tmp_path / "mine", num_train=8, num_test=4, frames=16, size=32, fps=8.0, seed=5)
+    flips = []
+    import tan_video.data.datasets as ds
+
+    original = ds.ClipDataset.__init__
+
+    def spy(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        flips.append(self.flip)
+
+    monkeypatch.setattr(ds.ClipDataset, "__init__", spy)
+    settings = DemoSettings(size=32, epochs=1, batch_size=4, timelines=1, bootstrap=50, flip=False)
+    data = DemoData(info.annotations, info.videos)  # no class list: the JSON's ids name the classes
+    result = run_demo(tmp_path / "out", settings=settings, models=MODELS, data=data)
+    assert flips == [False, False]
+    assert result["dataset"]["num_train"] == 8 and result["dataset"]["num_test"] == 4
+    assert [r["key"] for r in result["claims"]] == ["tan_vs_3d"]  # groups unknown: no group claims
+    assert not (tmp_path / "out" / "data").exists()  # nothing generated
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "appearance" not in md and "| class_0 | - |" in md
+    saved = yaml.safe_load((tmp_path / "out" / "runs" / "tan" / "config.yaml").read_text())
+    assert saved["data"]["annotations"] == info.annotations and saved["data"]["flip"] is False
+
+
+def test_several_seeds_give_one_report_whose_verdicts_need_every_seed(tmp_path):
+    report = run_demo_seeds(tmp_path, [0, 1], settings=TINY, models=MODELS[:1] + MODELS[1:], quick=True)
+    assert report["seeds"] == [0, 1]
+    assert (tmp_path / "seed_0" / "results.json").is_file() and (tmp_path / "seed_1" / "claims.md").is_file()
+    row = report["claims"][0]
+    assert set(row["seeds"]) == {"0", "1"} and row["meaningful"] is False
+    per_seed = [json.loads((tmp_path / f"seed_{s}" / "results.json").read_text())["claims"][0] for s in (0, 1)]
+    assert row["margin"] == pytest.approx((per_seed[0]["margin"] + per_seed[1]["margin"]) / 2)
+    if len({r["verdict"] for r in per_seed}) > 1:
+        assert row["verdict"] == "not shown"
+    text = (tmp_path / "claims.md").read_text()
+    assert "seed 0: margin" in text and "not meaningful" in text
+    assert "| TAN (tan_tiny) |" in (tmp_path / "results.md").read_text()
+
+
+def test_demo_recipe_is_warmup_then_cosine_over_every_epoch(tmp_path):
+    for epochs in (14, 42, 1):
         cfg = demo_config(tmp_path, tmp_path, "tan_tiny", {}, demo_settings(epochs=epochs), 0, 14)
-        assert cfg.train.epochs == epochs and cfg.train.lr_steps == [step]
+        assert cfg.train.epochs == epochs and cfg.train.schedule == "cosine" and cfg.train.warmup == 0.05
+        assert cfg.data.crop_scale == [1.0, 1.0] and cfg.data.flip is True and cfg.train.precision == "auto"
 
 
 def test_seed_summary_is_mean_and_sample_sd_over_runs_that_differ_only_in_seed(demo):

@@ -67,6 +67,7 @@ ANNOTATION_FORMATS: tuple[str, ...] = ("charades_csv", "dense_json", "multithumo
 _STAT_KEYS = ("videos", "segments", "clipped", "dropped_reversed", "dropped_outside", "videos_without_segments")
 
 logger = logging.getLogger(__name__)
+_REPORTED: set = set()  # (summary, changes) already logged by AnnotationList.finish
 
 
 class AnnotationList(list):
@@ -144,10 +145,14 @@ class _Collector:
             changes.append(f"dropped {s['dropped_reversed']} segments with end < start")
         if s["dropped_outside"]:
             changes.append(f"dropped {s['dropped_outside']} segments outside the video")
-        if changes:
-            logger.warning("%s; %s", summary, "; ".join(changes))
-        else:
-            logger.info("%s", summary)
+        # Said once per file and content in a process (the demo reads one file for five models)
+        key = (summary, tuple(changes))
+        if key not in _REPORTED:
+            _REPORTED.add(key)
+            if changes:
+                logger.warning("%s; %s", summary, "; ".join(changes))
+            else:
+                logger.info("%s", summary)
         return AnnotationList(self.videos, stats=s, class_names=class_names, path=str(self.path))
 
 

@@ -255,9 +255,11 @@ class _VideoBase(Dataset):
         return self.cache.get((str(path), self.fps, self.resize), load) if self.cache else load()
 
     def _augment(self, clip: torch.Tensor) -> torch.Tensor:
-        """Training: one random resized crop and flip for the whole clip; else the centre crop."""
-        if not self.train:
-            return center_crop(clip, self.size)
+        """Training: one random resized crop and flip for the whole clip; else the centre crop.
+        ``crop_scale=(1, 1)`` turns the random crop off (the centre crop, as in testing)."""
+        if not self.train or self.crop_scale[0] >= 1:
+            clip = center_crop(clip, self.size)
+            return random_hflip(clip) if self.train and self.flip else clip
         clip = random_resized_crop(clip, self.size, self.crop_scale, self.crop_ratio)
         return random_hflip(clip) if self.flip else clip
 

@@ -2,13 +2,13 @@
 
 from . import baselines, tan  # noqa: F401  (registers the builders)
 from .baselines import ResNet3D, TAN2DLSTM
-from .layers import Bottleneck, Bottleneck3d, TemporalAggregation
+from .layers import BasicBlock, BasicBlock3d, Bottleneck, Bottleneck3d, TemporalAggregation
 from .registry import create_model, list_models, model_arguments, register_model
 from .tan import TAN, to_channels_last, video_scores
 from .weights import IMAGENET_RESNET, LoadReport, Weights, load_pretrained
 
 __all__ = [
-    "TAN", "TAN2DLSTM", "ResNet3D", "Bottleneck", "Bottleneck3d", "TemporalAggregation",
+    "TAN", "TAN2DLSTM", "ResNet3D", "BasicBlock", "BasicBlock3d", "Bottleneck", "Bottleneck3d", "TemporalAggregation",
     "create_model", "list_models", "model_arguments", "register_model", "video_scores", "to_channels_last",
     "IMAGENET_RESNET", "Weights", "LoadReport", "load_pretrained",
 ]

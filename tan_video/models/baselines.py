@@ -13,9 +13,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .layers import Bottleneck3d
+from .layers import BasicBlock, BasicBlock3d, Bottleneck3d
 from .registry import register_model
-from .tan import _DEPTHS, TAN, TINY_PLANES, TINY_STEM, _init_2d
+from .tan import _DEPTHS, TAN, TINY_LAYERS, TINY_SHAPE, _init_2d
 from .weights import IMAGENET_RESNET
 
 
@@ -64,23 +64,25 @@ class ResNet3D(nn.Module):
     memory_format = torch.channels_last_3d
 
     def __init__(self, layers: Sequence[int], num_classes: int, planes: Sequence[int] = (64, 128, 256, 512),
-                 stem_width: int = 64, drop_rate: float = 0.5, in_chans: int = 3):
+                 stem_width: int = 64, drop_rate: float = 0.5, in_chans: int = 3,
+                 block: type[nn.Module] = Bottleneck3d, stem_pool: bool = True):
         super().__init__()
         self.conv1 = nn.Conv3d(in_chans, stem_width, kernel_size=(3, 7, 7), stride=(1, 2, 2),
                                padding=(1, 3, 3), bias=False)
         self.bn1 = nn.BatchNorm3d(stem_width)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
+        self.maxpool = (nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)) if stem_pool
+                        else nn.Identity())
         in_ch = stem_width
         for i, (width, blocks) in enumerate(zip(planes, layers), start=1):
             stride = (1, 1, 1) if i == 1 else (2, 2, 2)
-            out_ch = width * Bottleneck3d.expansion
+            out_ch = width * block.expansion
             downsample = None
             if stride != (1, 1, 1) or in_ch != out_ch:
                 downsample = nn.Sequential(nn.Conv3d(in_ch, out_ch, kernel_size=1, stride=stride, bias=False),
                                            nn.BatchNorm3d(out_ch))
-            mods = [Bottleneck3d(in_ch, width, stride, downsample)]
-            mods += [Bottleneck3d(out_ch, width) for _ in range(blocks - 1)]
+            mods = [block(in_ch, width, stride, downsample)]
+            mods += [block(out_ch, width) for _ in range(blocks - 1)]
             setattr(self, f"layer{i}", nn.Sequential(*mods))
             in_ch = out_ch
         self.num_features = in_ch
@@ -141,16 +143,16 @@ def r50_3d(num_classes: int = 157, drop_rate: float = 0.5) -> ResNet3D:
 @register_model
 def tiny_2d_lstm(num_classes: int = 16, hidden: int = 128, bidirectional: bool = True,
                  drop_rate: float = 0.2) -> TAN2DLSTM:
-    """The 2D+LSTM baseline at ``tan_tiny``'s width and depth."""
-    model = TAN2DLSTM((1, 1, 1, 1), num_classes, hidden=hidden, bidirectional=bidirectional,
-                      planes=TINY_PLANES, stem_width=TINY_STEM, drop_rate=drop_rate)
+    """The 2D+LSTM baseline at ``tan_tiny``'s width and depth (the same basic blocks and stem)."""
+    model = TAN2DLSTM(TINY_LAYERS, num_classes, hidden=hidden, bidirectional=bidirectional, drop_rate=drop_rate,
+                      block=BasicBlock, **TINY_SHAPE)
     model.imagenet_weights = None
     return model
 
 
 @register_model
 def tiny_3d(num_classes: int = 16, drop_rate: float = 0.2) -> ResNet3D:
-    """The inflated-3D baseline at ``tan_tiny``'s width and depth."""
-    model = ResNet3D((1, 1, 1, 1), num_classes, planes=TINY_PLANES, stem_width=TINY_STEM, drop_rate=drop_rate)
+    """The inflated-3D baseline at ``tan_tiny``'s width and depth (basic blocks inflated to 3x3x3)."""
+    model = ResNet3D(TINY_LAYERS, num_classes, drop_rate=drop_rate, block=BasicBlock3d, **TINY_SHAPE)
     model.imagenet_weights = None
     return model

@@ -57,6 +57,66 @@ class Bottleneck(nn.Module):
         return self.relu(out + shortcut)
 
 
+class BasicBlock(nn.Module):
+    """ResNet-18/34 basic block, per frame: 3x3 (stride here) -> 3x3, plus shortcut.
+
+    torchvision's attribute names (``conv1``, ``bn1``, ``conv2``, ``bn2``, ``downsample``).
+    The tiny models use it: at one block per level it gives every level a 3x3 spatial
+    context for a fraction of a bottleneck's width. Input / output ``(N, C, H, W)``.
+    """
+
+    expansion = 1
+
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        norm_layer: type[nn.Module] = nn.BatchNorm2d,
+    ):
+        super().__init__()
+        self.conv1 = conv3x3(in_ch, planes, stride)
+        self.bn1 = norm_layer(planes)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = norm_layer(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + shortcut)
+
+
+class BasicBlock3d(nn.Module):
+    """:class:`BasicBlock` with both 3x3 convs inflated to 3x3x3 (the tiny 3D baseline).
+
+    ``stride`` is ``(t, h, w)`` and applies to ``conv1``. Input / output ``(B, C, T, H, W)``.
+    """
+
+    expansion = 1
+
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        stride: tuple[int, int, int] = (1, 1, 1),
+        downsample: nn.Module | None = None,
+        norm_layer: type[nn.Module] = nn.BatchNorm3d,
+    ):
+        super().__init__()
+        self.conv1 = nn.Conv3d(in_ch, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn1 = norm_layer(planes)
+        self.conv2 = nn.Conv3d(planes, planes, kernel_size=3, padding=1, bias=False)
+        self.bn2 = norm_layer(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    forward = BasicBlock.forward
+
+
 class Bottleneck3d(nn.Module):
     """The bottleneck with its 3x3 conv inflated to 3x3x3 (paper Table 1, "Res50-3D").
 

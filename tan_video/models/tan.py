@@ -22,7 +22,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .layers import Bottleneck, TemporalAggregation
+from .layers import BasicBlock, Bottleneck, TemporalAggregation
 from .registry import register_model
 from .weights import IMAGENET_RESNET
 
@@ -65,9 +65,14 @@ class TAN(nn.Module):
         dilations: temporal dilations of the TA branches; ``(1,)`` is the "plain 3x1x1 temporal
             conv" ablation of Table 2.
         kernel_size: temporal kernel of each branch (paper: 3).
-        ta_norm: put a zero-scale BatchNorm on each TA module's summed branches (see
-            :class:`TemporalAggregation`); the module is the identity at start either way.
+        ta_norm: how the TA modules start as the identity (see :class:`TemporalAggregation`):
+            ``True`` (default) random branches behind a BatchNorm whose scale starts at zero;
+            ``False`` the branches themselves start at zero (the paper's literal reading).
         drop_rate: dropout before the classifier.
+        block: :class:`~tan_video.models.layers.Bottleneck` (ResNet-50/101/152) or
+            :class:`~tan_video.models.layers.BasicBlock` (the tiny models).
+        stem_pool: the stem's 3x3/2 max-pool (ResNet's). ``False`` keeps level 1 at half the
+            input resolution (the tiny models, whose 64 px frames would leave level 4 at 2x2).
     """
 
     def __init__(
@@ -79,10 +84,12 @@ class TAN(nn.Module):
         levels: Sequence[int] = LEVELS,
         dilations: Sequence[int] = (1, 2, 3),
         kernel_size: int = 3,
-        ta_norm: bool = False,
+        ta_norm: bool = True,
         drop_rate: float = 0.5,
         in_chans: int = 3,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
+        block: type[nn.Module] = Bottleneck,
+        stem_pool: bool = True,
     ):
         super().__init__()
         if len(layers) != 4 or len(planes) != 4:
@@ -98,13 +105,13 @@ class TAN(nn.Module):
         self.conv1 = nn.Conv2d(in_chans, stem_width, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = norm_layer(stem_width)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1) if stem_pool else nn.Identity()
 
         in_ch = stem_width
         self.level_channels: list[int] = []
         for i, (width, blocks) in enumerate(zip(planes, layers), start=1):
-            setattr(self, f"layer{i}", self._make_layer(in_ch, width, blocks, 1 if i == 1 else 2, norm_layer))
-            in_ch = width * Bottleneck.expansion
+            setattr(self, f"layer{i}", self._make_layer(block, in_ch, width, blocks, 1 if i == 1 else 2, norm_layer))
+            in_ch = width * block.expansion
             self.level_channels.append(in_ch)
             ta = TemporalAggregation(in_ch, kernel_size, dilations, ta_norm) if i in self.levels else nn.Identity()
             setattr(self, f"ta{i}", ta)
@@ -117,15 +124,15 @@ class TAN(nn.Module):
             ta.reset_parameters()  # identity at start, whatever _init_2d did
 
     @staticmethod
-    def _make_layer(in_ch: int, planes: int, blocks: int, stride: int, norm_layer) -> nn.Sequential:
-        out_ch = planes * Bottleneck.expansion
+    def _make_layer(block, in_ch: int, planes: int, blocks: int, stride: int, norm_layer) -> nn.Sequential:
+        out_ch = planes * block.expansion
         downsample = None
         if stride != 1 or in_ch != out_ch:
             downsample = nn.Sequential(
                 nn.Conv2d(in_ch, out_ch, kernel_size=1, stride=stride, bias=False), norm_layer(out_ch)
             )
-        mods = [Bottleneck(in_ch, planes, stride, downsample, norm_layer)]
-        mods += [Bottleneck(out_ch, planes, 1, None, norm_layer) for _ in range(blocks - 1)]
+        mods = [block(in_ch, planes, stride, downsample, norm_layer)]
+        mods += [block(out_ch, planes, 1, None, norm_layer) for _ in range(blocks - 1)]
         return nn.Sequential(*mods)
 
     # The fast layout on CPU (about 1.5x) and on GPU: frames are 2D images.
@@ -212,34 +219,40 @@ def _tan_resnet(depth: int, num_classes: int, levels, dilations, kernel_size: in
 
 @register_model
 def tan_r50(num_classes: int = 157, levels: Sequence[int] = LEVELS, dilations: Sequence[int] = (1, 2, 3),
-            kernel_size: int = 3, ta_norm: bool = False, drop_rate: float = 0.5) -> TAN:
+            kernel_size: int = 3, ta_norm: bool = True, drop_rate: float = 0.5) -> TAN:
     """TAN on ResNet-50 bottlenecks (paper Tables 1-3; "50s + 12t" in Table 4)."""
     return _tan_resnet(50, num_classes, levels, dilations, kernel_size, ta_norm, drop_rate)
 
 
 @register_model
 def tan_r101(num_classes: int = 157, levels: Sequence[int] = LEVELS, dilations: Sequence[int] = (1, 2, 3),
-             kernel_size: int = 3, ta_norm: bool = False, drop_rate: float = 0.5) -> TAN:
+             kernel_size: int = 3, ta_norm: bool = True, drop_rate: float = 0.5) -> TAN:
     """TAN on ResNet-101 bottlenecks (paper Table 4)."""
     return _tan_resnet(101, num_classes, levels, dilations, kernel_size, ta_norm, drop_rate)
 
 
 @register_model
 def tan_r152(num_classes: int = 157, levels: Sequence[int] = LEVELS, dilations: Sequence[int] = (1, 2, 3),
-             kernel_size: int = 3, ta_norm: bool = False, drop_rate: float = 0.5) -> TAN:
+             kernel_size: int = 3, ta_norm: bool = True, drop_rate: float = 0.5) -> TAN:
     """TAN on ResNet-152 bottlenecks (paper Tables 4-8, the paper's best model)."""
     return _tan_resnet(152, num_classes, levels, dilations, kernel_size, ta_norm, drop_rate)
 
 
+# The tiny models (tests, the CPU demo), shared by all three architectures: one basic block per
+# level, widths 16-128, ResNet's stem (7x7/2 conv, 3x3/2 max-pool). Measured on the demo's data
+# (README, "Training the tiny models"): dropping the max-pool learnt slightly more per step but
+# cost 3x the time per step, so the pool stays.
+TINY_LAYERS = (1, 1, 1, 1)
 TINY_PLANES = (16, 32, 64, 128)
 TINY_STEM = 16
+TINY_SHAPE = dict(planes=TINY_PLANES, stem_width=TINY_STEM, stem_pool=True)
 
 
 @register_model
 def tan_tiny(num_classes: int = 16, levels: Sequence[int] = LEVELS, dilations: Sequence[int] = (1, 2, 3),
-             kernel_size: int = 3, ta_norm: bool = False, drop_rate: float = 0.2) -> TAN:
-    """Narrow, shallow TAN (one bottleneck per level) for tests and the CPU demo; same code path."""
-    model = TAN((1, 1, 1, 1), num_classes, planes=TINY_PLANES, stem_width=TINY_STEM, levels=levels,
-                dilations=dilations, kernel_size=kernel_size, ta_norm=ta_norm, drop_rate=drop_rate)
+             kernel_size: int = 3, ta_norm: bool = True, drop_rate: float = 0.2) -> TAN:
+    """Narrow, shallow TAN (one basic block per level) for tests and the CPU demo; same code path."""
+    model = TAN(TINY_LAYERS, num_classes, levels=levels, dilations=dilations, kernel_size=kernel_size,
+                ta_norm=ta_norm, drop_rate=drop_rate, block=BasicBlock, **TINY_SHAPE)
     model.imagenet_weights = None
     return model

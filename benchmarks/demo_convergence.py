@@ -1,0 +1,78 @@
+"""Is the demo converged in its budget? Each model at the demo's defaults against 3x the training.
+
+    python benchmarks/demo_convergence.py [--seeds 0 1] [--factor 3] [--runs runs/convergence]
+
+For each seed it runs the demo at its defaults into ``RUNS/default/seed_N`` and with ``--factor``
+times the epochs into ``RUNS/long/seed_N`` (everything else equal: data, recipe, schedule shape),
+through the real pipeline (``tan_video.demo.run_demo``). A run folder whose ``results.json`` has
+exactly these settings is reused, so ``tan-video demo --seeds 0 1 2 --out RUNS/default`` also
+provides the default half. Writes ``benchmarks/results/demo_convergence.{json,md}``:
+``{"models": {KEY: {"default": [frame mAP per seed], "long": [...], "gap": [long - default],
+"converged": bool}}, "criterion": 0.02, ...}``; a model is converged when its gap is at most the
+criterion on every seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+from tan_video.benchmark import machine_info
+from tan_video.demo import demo_settings, run_demo, settings_record
+
+CRITERION = 0.02
+
+
+def _run(folder: Path, seed: int, settings) -> dict:
+    path = folder / "results.json"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if old.get("settings") == settings_record(settings, seed):
+            print(f"reusing {path}")
+            return old
+    return run_demo(folder, seed=seed, settings=settings)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--factor", type=int, default=3, help="the long runs train this many times the epochs")
+    p.add_argument("--runs", default="runs/convergence", help="where the demo runs go")
+    p.add_argument("--out", default="benchmarks/results/demo_convergence", help="writes OUT.json and OUT.md")
+    args = p.parse_args()
+    base = demo_settings()
+    long = replace(base, epochs=base.epochs * args.factor)
+    runs = {"default": {}, "long": {}}
+    for seed in args.seeds:
+        runs["default"][seed] = _run(Path(args.runs) / "default" / f"seed_{seed}", seed, base)
+        runs["long"][seed] = _run(Path(args.runs) / "long" / f"seed_{seed}", seed, long)
+    models = {}
+    for key, first in runs["default"][args.seeds[0]]["models"].items():
+        d = [runs["default"][s]["models"][key]["frame_map"] for s in args.seeds]
+        lg = [runs["long"][s]["models"][key]["frame_map"] for s in args.seeds]
+        gap = [b - a for a, b in zip(d, lg)]
+        models[key] = {"label": first["label"], "default": d, "long": lg, "gap": gap,
+                       "converged": all(g <= CRITERION for g in gap)}
+    result = {"models": models, "seeds": args.seeds, "criterion": CRITERION, "factor": args.factor,
+              "settings": {"default": asdict(base), "long": asdict(long)},
+              "seconds": {kind: {str(s): r["total_seconds"] for s, r in by_seed.items()} for kind, by_seed in runs.items()},
+              "machine": machine_info()}
+    lines = [f"| model | default ({base.epochs} epochs), seeds {', '.join(map(str, args.seeds))} | "
+             f"x{args.factor} ({long.epochs} epochs) | gap | within {CRITERION} on every seed |",
+             "|---|---|---|---|---|"]
+    pts = lambda vs: ", ".join(f"{100 * v:.1f}" for v in vs)  # noqa: E731
+    for m in models.values():
+        lines.append(f"| {m['label']} | {pts(m['default'])} | {pts(m['long'])} | {pts(m['gap'])} | "
+                     f"{'yes' if m['converged'] else 'no'} |")
+    table = "\n".join(lines) + "\n"
+    print(table, end="")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(table)
+
+
+if __name__ == "__main__":
+    main()
