@@ -115,7 +115,9 @@ def child(video: str, checkpoint: str, out: str, precision: str) -> dict:
 
     # Time spent decoding (inside read_frames) vs everything else.
     decode = {"seconds": 0.0, "calls": 0}
-    real_read = P.read_frames
+    import tan_video.data.video as V
+
+    real_read = V.read_frames
 
     def timed_read(*args, **kwargs):
         t = time.perf_counter()
@@ -125,7 +127,7 @@ def child(video: str, checkpoint: str, out: str, precision: str) -> dict:
             decode["seconds"] += time.perf_counter() - t
             decode["calls"] += 1
 
-    P.read_frames = timed_read
+    V.read_frames = timed_read
     samples: list[tuple[int, float]] = []
     real_stream = P.stream_logits
 
@@ -221,7 +223,7 @@ def main() -> None:
         runs[1.0, prec]["stream_seconds_all_repeats"] = [r[prec]["stream_seconds"] for r in repeats]
         for m in lengths[1:]:
             runs[m, prec] = run_child(videos[m], ckpt, prec, work)
-    from tan_video.predict import BF16_TOLERANCE, DEFAULT_WINDOW, default_precision
+    from tan_video.inference import BF16_TOLERANCE, DEFAULT_WINDOW, default_precision
 
     peaks = {prec: {f"{m:g}": runs[m, prec]["peak_rss_mb"] for m in lengths} for prec in precisions}
     result = {

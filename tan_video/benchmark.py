@@ -35,7 +35,7 @@ from torch import nn
 from .complexity import count_macs, count_params
 from .inference import autocast
 from .models import create_model
-from .models.layers import TemporalAggregation
+from .models import TemporalAggregation
 from .models.tan import TAN
 
 DEFAULT_MODELS = ("tan_r50", "r50_3d", "r50_2d_lstm")
@@ -125,13 +125,16 @@ def peak_gflops(dtype: torch.dtype, repeats: int = 5) -> dict:
 
 # -- models ---------------------------------------------------------------------------------------
 def _as_trained(model: nn.Module) -> nn.Module:
-    """Small non-zero temporal branches, as after training (a fresh TAN's are exactly zero)."""
+    """Small non-zero temporal branches and an open BN scale, as after training (a fresh TAN's TA
+    modules are exactly the identity)."""
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, TemporalAggregation):
                 for conv in m.convs:
                     conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * 0.01)
+                if m.bn is not None:
+                    m.bn.weight.fill_(1.0)
     return model
 
 
@@ -246,9 +249,18 @@ def ta_module_rows(frames: int, size: int, precision: str = "32", repeats: int =
 # -- the whole run --------------------------------------------------------------------------------
 def run_speed_bench(models=DEFAULT_MODELS, sizes=(112, 224), frames: int = 16, repeats: int = 3,
                     compile: bool = True, train: bool = True, train_size: int = 112, train_batch: int = 2,
-                    log: Callable[[str], None] = print) -> dict:
-    """Everything above, in one process; returns the ``speed.json`` content."""
-    from .predict import bound_heap_growth
+                    precisions: tuple[str, ...] | None = None, log: Callable[[str], None] = print) -> dict:
+    """Everything above, in one process; returns the ``speed.json`` content.
+
+    ``precisions``: ``("32", "bf16")`` where the CPU computes bf16 natively, else ``("32",)``:
+    without AVX512-BF16/AMX, bf16 convolutions fall back to a reference kernel, 6-70x slower than
+    fp32 (``benchmarks/results/train_precision.json``), which says nothing about TAN. Pass
+    ``("32", "bf16")`` to measure it anyway.
+    """
+    from .inference import bound_heap_growth, default_precision
+
+    if precisions is None:
+        precisions = ("32", "bf16") if default_precision() == "bf16" else ("32",)
 
     bound_heap_growth()  # freed activations go back to the OS, so each pass's peak is its own
     result: dict = {"machine": machine_info(), "setup": {
@@ -257,9 +269,12 @@ def run_speed_bench(models=DEFAULT_MODELS, sizes=(112, 224), frames: int = 16, r
         "timing": "best of repeats after one warm-up pass (median kept beside it)",
         "memory": "resident-set high-water mark during one pass minus the resident set before it "
                   "(glibc mmap threshold pinned, as tan-video predict does)",
-        "gflops": "2 * MACs of the form that ran (torch.utils.flop_counter; fused TA: 7 of 9 taps) / best seconds"}}
+        "gflops": "2 * MACs of the form that ran (torch.utils.flop_counter; fused TA: 7 of 9 taps) / best seconds",
+        "precisions": list(precisions)}}
     log("peak GFLOP/s ...")
-    result["peak_gflops"] = {"fp32": peak_gflops(torch.float32), "bf16": peak_gflops(torch.bfloat16)}
+    result["peak_gflops"] = {"fp32": peak_gflops(torch.float32)}
+    if "bf16" in precisions:
+        result["peak_gflops"]["bf16"] = peak_gflops(torch.bfloat16)
     log(json.dumps(result["peak_gflops"]))
     peak = result["peak_gflops"]
     rows = []
@@ -270,10 +285,10 @@ def run_speed_bench(models=DEFAULT_MODELS, sizes=(112, 224), frames: int = 16, r
         for size in sizes:
             macs = {f: count_macs(name, frames, size, 157, fused=f) for f in (False, True)}
             # (precision, channels_last, fused, compiled): every eager combination, then compiled at the fastest layout
-            variants = [(p, cl, f, False) for p in ("32", "bf16") for cl in (False, True)
+            variants = [(p, cl, f, False) for p in precisions for cl in (False, True)
                         for f in ((False, True) if is_tan else (False,))]
             if compile:
-                variants += [(p, True, is_tan, True) for p in ("32", "bf16")]
+                variants += [(p, True, is_tan, True) for p in precisions]
             for precision, cl, fused, compiled in variants:
                 row = inference_row(name, frames, size, precision, cl, fused, compiled=compiled, repeats=repeats,
                                     peak=peak, macs=macs[fused])
@@ -284,13 +299,13 @@ def run_speed_bench(models=DEFAULT_MODELS, sizes=(112, 224), frames: int = 16, r
                     torch._dynamo.reset()
     result["inference"] = rows
     log("TA modules alone ...")
-    result["ta_modules"] = {p: ta_module_rows(frames, max(sizes), p) for p in ("32", "bf16")}
+    result["ta_modules"] = {p: ta_module_rows(frames, max(sizes), p) for p in precisions}
     for p, r in result["ta_modules"].items():
         log(f"{p}: " + ", ".join(f"L{x['level']} x{x['speedup']}" for x in r))
     if train:
         result["training"] = []
         for name in models:
-            for precision in ("32", "bf16"):
+            for precision in precisions:
                 row = training_row(name, frames, train_size, train_batch, precision, repeats=repeats)
                 result["training"].append(row)
                 log(_short(row))
@@ -340,8 +355,9 @@ def summarize(result: dict) -> dict:
 def to_markdown(result: dict) -> str:
     m, pk = result["machine"], result["peak_gflops"]
     lines = [f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores, {m['torch_threads']} threads), "
-             f"torch {m['torch']}, Python {m['python']}. Peak: fp32 {pk['fp32']['peak']} GFLOP/s, "
-             f"bf16 {pk['bf16']['peak']} GFLOP/s (best of a 2048^3 matmul and a 3x3 conv).", "",
+             f"torch {m['torch']}, Python {m['python']}. Peak: fp32 {pk['fp32']['peak']} GFLOP/s"
+             + (f", bf16 {pk['bf16']['peak']} GFLOP/s" if "bf16" in pk else " (bf16 not measured: not native here)")
+             + " (best of a 2048^3 matmul and a 3x3 conv).", "",
              "| model | input | precision | layout | fused | compiled | s/clip | clips/s | GFLOP/s | % of peak | "
              "peak MB |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in result["inference"]:

@@ -75,3 +75,20 @@ def build_model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
         raise InputError(f"weights do not fit model {ckpt['build_args']['name']!r}: {first[:160]}", path=path) from None
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
     return model, meta
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+    """A trained model ready to predict: ``model.pt`` or a Lightning ``.ckpt`` -> (the model in eval
+    mode on ``device``, its metadata: class names, fps, size, resize, mean/std, metrics, ...)."""
+    model, meta = build_model_from_checkpoint(path)
+    return model.to(device).eval(), meta
+
+
+def training_progress(path: str | Path) -> tuple[int, int]:
+    """(epoch, global step) stored in a Lightning training checkpoint (``last.ckpt``)."""
+    try:
+        with torch.serialization.safe_globals([collections.Counter]):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        return int(obj["epoch"]), int(obj["global_step"])
+    except Exception as e:
+        raise InputError(f"not a resumable training checkpoint ({type(e).__name__})", path=path) from None

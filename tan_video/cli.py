@@ -78,7 +78,7 @@ def _cmd_train(args) -> int:
 
 def _cmd_evaluate(args) -> int:
     from .config import load_config
-    from .training import evaluate
+    from .evaluation import evaluate
 
     cfg = load_config(args.config, args.overrides)
     if args.detections:
@@ -124,7 +124,7 @@ def _cmd_bench(args) -> int:
             raise InputError(f"bench: unknown model(s) {', '.join(unknown)}; see `tan-video bench --complexity`")
         result = run_speed_bench(models, sizes=tuple(args.sizes), frames=args.frames, repeats=args.repeats,
                                  compile=not args.no_compile, train=not args.no_train,
-                                 train_size=min(args.sizes))
+                                 train_size=min(args.sizes), precisions=tuple(args.precisions) if args.precisions else None)
         js, md = write_speed(args.out, result)
         print(json.dumps(result["summary"], indent=1))
         print(f"wrote {js} and {md}")
@@ -144,7 +144,8 @@ class _StderrHandler(logging.StreamHandler):
 
 
 def _cmd_predict(args) -> int:
-    from .predict import PredictOptions, bound_heap_growth, predict_videos, summary_table
+    from .inference import bound_heap_growth
+    from .predict import PredictOptions, predict_videos, summary_table
 
     bound_heap_growth()  # this process streams long videos: keep its memory flat (see the docstring)
 
@@ -234,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=3, help="--speed: timed passes per setting (best is kept)")
     b.add_argument("--no-compile", action="store_true", help="--speed: skip torch.compile")
     b.add_argument("--no-train", action="store_true", help="--speed: skip the training-step measurements")
+    b.add_argument("--precisions", nargs="+", choices=["32", "bf16"], default=None,
+                   help="--speed: precisions to measure (default: 32 and bf16 where bf16 is native, else 32)")
     b.add_argument("--out", default="benchmarks/results", help="folder for complexity.* / speed.*")
     b.set_defaults(func=_cmd_bench)
 

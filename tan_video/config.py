@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .data.defaults import DEFAULT_FPS, NATIVE_FPS
 from .errors import InputError
 
 
@@ -34,7 +35,8 @@ class DataConfig:
     classes: str | None = None  # class list file (Charades_v1_classes.txt, classes.txt)
     test_annotations: str | None = None  # when the test split lives in its own file (Charades CSVs)
     videos: str | None = None  # folder of video files or of per-video frame folders
-    fps: float = 4.0
+    fps: float = DEFAULT_FPS
+    native_fps: float = NATIVE_FPS  # frame rate of frame folders (they carry no timing): Charades' are 24
     clip_frames: int = 16
     size: int = 224
     resize: int | None = None  # short side before cropping; None: size * 8 / 7 (256 for 224)

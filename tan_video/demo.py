@@ -133,7 +133,7 @@ def _prepare_data(out: Path, s: DemoSettings, seed: int, data: DemoData | None):
                    "generation_seconds": round(time.perf_counter() - t0, 1),
                    "classes": {c.name: {"group": c.group, "definition": c.definition} for c in synthetic.CLASSES}}
         return data_dir, class_names, groups, dataset
-    from .training import read_split
+    from .data.split import read_split
 
     probe = demo_config(data, out, "tan_tiny", {}, s, seed, None)
     probe.model.num_classes = None

@@ -1,4 +1,6 @@
-"""Scoring dense predictions of whole videos with the official protocols (DESIGN.md section 2).
+"""Evaluation, in one place: dense predictions of whole videos scored with the official
+protocols, a saved checkpoint scored on a config's test videos (:func:`evaluate`), and
+detections scored against ground-truth segments (:func:`evaluate_detections`).
 
 Every number is reported under the name of its protocol:
 
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
+from .errors import InputError
 from .data.annotations import VideoAnnotation, dense_targets
 
 PROTOCOLS = {
@@ -109,8 +112,8 @@ def evaluate_detections(cfg, detections_path: str | Path, out_dir: str | Path | 
 
     Writes ``detection_metrics.json`` into ``out_dir`` (default: beside the detection file).
     """
+    from .data.split import read_split
     from .detection import read_detections
-    from .training import read_split
 
     class_names, _, test = read_split(cfg)
     dets = read_detections(detections_path, class_names)
@@ -125,4 +128,57 @@ def evaluate_detections(cfg, detections_path: str | Path, out_dir: str | Path | 
     out.mkdir(parents=True, exist_ok=True)
     result["file"] = str(out / "detection_metrics.json")
     (out / "detection_metrics.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+# -- scoring a checkpoint -------------------------------------------------------------------------
+def predict_dataset(model, dataset, precision: str = "32", progress: bool = False) -> list[VideoPrediction]:
+    """Dense probabilities for every video of a :class:`~tan_video.data.VideoDataset` (exact chunks)."""
+    import torch
+
+    from .inference import predict_logits
+
+    preds = []
+    items = range(len(dataset))
+    if progress:
+        from tqdm import tqdm
+
+        items = tqdm(items, desc="videos", unit="video")
+    for i in items:
+        item = dataset[i]
+        logits = predict_logits(model, item["frames"], precision=precision)
+        preds.append(VideoPrediction(item["annotation"], item["times"].numpy(), torch.sigmoid(logits).numpy()))
+    return preds
+
+
+def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, precision: str = "auto",
+             progress: bool = True) -> dict:
+    """Score a checkpoint on the config's test videos; write metrics and submission files.
+
+    ``precision="auto"`` is bf16 on CPUs with native bf16 (see :func:`~tan_video.inference.default_precision`);
+    the precision used is recorded in the result (and ``metrics.json``).
+    """
+    from .checkpoint import build_model_from_checkpoint
+    from .data.datasets import VideoDataset
+    from .data.split import read_split
+    from .inference import prepare_for_inference, resolve_precision
+
+    precision = resolve_precision(precision)
+    class_names, _, test = read_split(cfg)
+    if not test:
+        raise InputError(f"{cfg.data.annotations}: no videos with subset 'testing' or 'validation'")
+    model, meta = build_model_from_checkpoint(checkpoint)
+    if len(meta["class_names"]) != len(class_names):
+        raise InputError(f"checkpoint has {len(meta['class_names'])} classes, the data {len(class_names)}",
+                         path=checkpoint)
+    prepare_for_inference(model)
+    ds = VideoDataset(test, cfg.data.videos, len(class_names), fps=meta.get("fps", cfg.data.fps),
+                      size=meta.get("size", cfg.data.size), resize=meta.get("resize", cfg.data.resize),
+                      native_fps=cfg.data.native_fps)
+    preds = predict_dataset(model, ds, precision=precision, progress=progress)
+    result = compute_metrics(preds, class_names, cfg.data.protocol)
+    result["checkpoint"] = str(checkpoint)
+    result["precision"] = precision
+    out = Path(out_dir) if out_dir is not None else Path(checkpoint).parent / "eval"
+    result["files"] = [str(p) for p in write_evaluation(out, preds, result, class_names, cfg.data.protocol)]
     return result

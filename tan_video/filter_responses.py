@@ -32,7 +32,7 @@ from .checkpoint import build_model_from_checkpoint
 from .data.transforms import normalize
 from .errors import InputError
 from .models import TAN, TemporalAggregation
-from .predict import Preprocess, check_normalisation
+from .inference import Preprocess, check_normalisation
 
 
 @dataclass

@@ -1,20 +1,47 @@
-"""Dense prediction over whole videos.
+"""The inference engine: preprocessing, chunked and streamed dense logits, precision, memory.
+
+Everything after training runs through here: ``tan-video predict``, ``evaluate``, the demo's and
+training's validation, the filter-response figures and the speed benchmark.
 
 TAN's temporal receptive field is bounded (+-12 frames for the paper's model, the sum of the TA
 modules' radii, ``model.temporal_radius``), so a long video is processed in chunks with that
 much context on each side and the result equals one pass over the whole video (tested). Models
 without a bounded, shift-equivariant receptive field (the LSTM and strided-3D baselines) get one
 pass over the whole video.
+
+Streaming (why memory does not grow with video length)
+------------------------------------------------------
+TAN's output at frame ``t`` depends only on input frames ``t - r .. t + r`` (``r =
+model.temporal_radius``, 12 for the paper's model: four TA modules of +-3). The video is
+therefore decoded in windows of ``window`` sampled frames; only the last ``2 r`` decoded frames
+are carried over to the next window, and the model runs on chunks of ``chunk`` output frames with
+``r`` frames of context on each side (:func:`tan_video.inference.predict_logits`). Only the
+logits ``(T, K)`` and the sample times ``(T,)`` are kept: a few MB for an hour of video, whatever
+its resolution. The result equals one pass over the whole video to float tolerance (tested).
+
+The LSTM and strided-3D baselines have no bounded receptive field (``temporal_radius`` is
+None): they get one pass over the whole decoded video, as in evaluation, and memory does grow.
+
+Preprocessing is the one evaluation uses (:class:`tan_video.data.VideoDataset`): sample the
+``t_j = j / fps`` grid, resize the short side to ``meta["resize"]`` (default ``size * 8 / 7``)
+inside FFmpeg's scaler, centre-crop ``size``, ImageNet-normalise.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
-from .data.transforms import normalize
+from .data.defaults import DEFAULT_FPS, NATIVE_FPS
+from .data.transforms import IMAGENET_MEAN, IMAGENET_STD, center_crop, normalize, to_clip
 from .errors import InputError
 from .models import to_channels_last
 
@@ -93,3 +120,231 @@ def predict_logits(model: nn.Module, frames: torch.Tensor, chunk: int = 64, prec
             out = torch.empty(t, logits.shape[-1])
         out[start:end] = logits[start - lo:end - lo].cpu()
     return out
+
+
+DEFAULT_WINDOW = 256
+"""Sampled frames decoded per read (64 s at 4 FPS). Each read re-opens the file and seeks to the
+keyframe before it, so a longer window amortises that; memory is ``window + 2 r`` frames."""
+
+BF16_TOLERANCE = 0.03
+"""Largest allowed difference of bf16 from fp32 *probabilities* (tested in test_inference.py and
+test_predict.py; measured 0.007 on the long-video benchmark)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Preprocessing
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How frames reach the model; read from the checkpoint so it matches training.
+
+    fps: sampling rate of the ``j / fps`` grid.
+    short_side: resize target of the short side before cropping (None: native).
+    size: centre-crop side (None: no crop).
+    native_fps: frame rate assumed for folders of extracted frames (Charades: 24).
+    """
+
+    fps: float
+    short_side: int | None
+    size: int | None
+    native_fps: float = NATIVE_FPS
+
+    @classmethod
+    def from_meta(cls, meta: dict, fps: float | None = None, native_fps: float | None = None) -> "Preprocess":
+        """Evaluation's rule: ``resize`` if the checkpoint has one, else ``size * 8 / 7``; the frame
+        folders' rate: ``native_fps``, else the checkpoint's (``data.native_fps`` in training), else 24."""
+        if native_fps is None:
+            native_fps = float(meta.get("native_fps") or NATIVE_FPS)
+        size = meta.get("size")
+        size = int(size) if size is not None else None
+        resize = meta.get("resize")
+        from .data.datasets import default_resize
+
+        short_side = int(resize) if resize is not None else (default_resize(size) if size else None)
+        rate = float(fps if fps is not None else meta.get("fps", DEFAULT_FPS))
+        if not (math.isfinite(rate) and rate > 0):
+            raise InputError(f"--fps must be a positive number, got {rate}")
+        return cls(rate, short_side, size, native_fps)
+
+    def read(self, path: Path, **kwargs) -> tuple[torch.Tensor, np.ndarray]:
+        """Decode (part of) a video: uint8 clip ``(3, T, size, size)`` and times ``(T,)``."""
+        from .data.video import read_frames  # PyAV: only where video is read
+
+        frames, times = read_frames(path, self.fps, self.short_side, native_fps=self.native_fps, **kwargs)
+        clip = to_clip(frames)
+        if self.size is not None:
+            clip = center_crop(clip, self.size) if clip.shape[1] else clip.new_zeros(3, 0, self.size, self.size)
+        return clip.contiguous(), times
+
+
+def check_normalisation(meta: dict, path: object = None) -> None:
+    """:func:`predict_logits` applies ImageNet's mean/std: refuse a checkpoint trained otherwise
+    rather than silently feeding it differently normalised frames."""
+    for key, ref in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
+        value = meta.get(key)
+        if value and not np.allclose(np.asarray(value, dtype=np.float64), ref, atol=1e-6):
+            raise InputError(f"checkpoint {key} {list(value)} is not ImageNet's {list(ref)}; not supported by "
+                             "predict", path=path)
+
+
+# --------------------------------------------------------------------------------------------
+# Streamed dense inference
+# --------------------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *, chunk: int = 64,
+                  window: int = DEFAULT_WINDOW, precision: str = "32",
+                  on_frames: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Frame logits of a whole video, decoded and run window by window (module docstring).
+
+    Args:
+        model: in inference form (:func:`prepare_for_inference`).
+        path: a video file or a folder of extracted frames.
+        chunk: output frames per forward pass (each pass sees ``chunk + 2 r`` frames).
+        window: sampled frames decoded per read; rounded up to a multiple of ``chunk``.
+        precision: ``"32"`` or ``"bf16"``.
+        on_frames: called with the number of output frames finished (a progress bar).
+
+    Returns:
+        times: float64 ``(T,)`` sample times in seconds; logits: float32 ``(T, K)``.
+
+    Raises:
+        InputError: unreadable video, or no frame on the sampling grid.
+    """
+    path = Path(path)
+    if chunk < 1 or window < 1:
+        raise ValueError(f"chunk and window must be positive, got {chunk}, {window}")
+    radius = model.temporal_radius
+    if radius is None:
+        clip, times = prep.read(path)
+        _check_not_empty(clip, path, prep.fps)
+        logits = predict_logits(model, clip, chunk=chunk, precision=precision)
+        if on_frames:
+            on_frames(len(times))
+        return times, logits.numpy()
+
+    window = chunk * math.ceil(window / chunk)
+    buf: torch.Tensor | None = None  # decoded frames [buf_lo, decoded), cropped, uint8
+    buf_lo = decoded = 0
+    ended = False
+    all_times: list[np.ndarray] = []
+    outputs: list[torch.Tensor] = []
+    a = 0  # first output frame of the current window
+    while True:
+        # Decode up to the window's end plus the right context (fewer at the end of the video).
+        want = a + window + radius
+        if not ended and decoded < want:
+            # start = decoded / fps is the grid time j / fps computed the way read_video computes
+            # it, so the read resumes exactly at sample `decoded`; max_frames makes the count exact.
+            clip, times = prep.read(path, start=decoded / prep.fps, max_frames=want - decoded)
+            if decoded == 0:
+                _check_not_empty(clip, path, prep.fps)
+            if len(times) and abs(times[0] * prep.fps - decoded) > 1e-3:
+                raise RuntimeError(f"{path}: resumed decoding at t={times[0]:.6f}s, expected sample {decoded}")
+            ended = len(times) < want - decoded
+            buf = clip if buf is None else torch.cat([buf, clip], dim=1)
+            all_times.append(times)
+            decoded += len(times)
+        b = min(a + window, decoded)
+        if a >= b:
+            break
+        # Right context is complete: either decoded >= b + radius, or the video ended there.
+        for c in range(a, b, chunk):
+            e = min(c + chunk, b)
+            lo, hi = max(0, c - radius), min(decoded, e + radius)
+            seg = buf[:, lo - buf_lo:hi - buf_lo]
+            # One pass over exactly [c - r, e + r): the same computation predict_logits does for
+            # this chunk of the whole video, so outputs [c, e) are identical to a single pass.
+            logits = predict_logits(model, seg, chunk=seg.shape[1], precision=precision, context=radius)
+            outputs.append(logits[c - lo:e - lo].clone())
+            if on_frames:
+                on_frames(e - c)
+        a = b
+        # Keep only the left context of the next window.
+        keep = max(0, a - radius)
+        buf, buf_lo = buf[:, keep - buf_lo:].clone(), keep
+        if ended and a >= decoded:
+            break
+    times = np.concatenate(all_times)
+    logits = torch.cat(outputs).numpy()
+    assert len(times) == len(logits), (len(times), len(logits))
+    return times, logits
+
+
+def bound_heap_growth() -> bool:
+    """Pin glibc's mmap threshold so that freed frame buffers go back to the OS (process-wide).
+
+    glibc raises its mmap threshold (up to 32 MiB) each time a large mmapped block is freed;
+    after that, multi-MB buffers (a decoded window, a chunk's activations) come from the heap,
+    where fragmentation keeps freed memory resident. Measured on a 10-minute video: RSS grew
+    from 357 to 603 MB and was still growing; with the threshold pinned at glibc's initial 128 KiB
+    it stayed at about 306 MB, at no measurable cost in speed. ``tan-video predict`` calls this;
+    Python users streaming long videos may too. Returns False where it does not apply (not
+    glibc).
+    """
+    import ctypes
+    import platform
+
+    if platform.system() != "Linux":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_mmap_threshold = -3  # from <malloc.h>
+        return bool(libc.mallopt(m_mmap_threshold, 128 * 1024))
+    except (OSError, AttributeError):
+        return False
+
+
+def _check_not_empty(clip: torch.Tensor, path: Path, fps: float) -> None:
+    if clip.shape[1] == 0:
+        raise InputError(f"no frames to sample at {fps:g} FPS (zero-length video)", path=path)
+
+
+def to_probabilities(logits: np.ndarray, mode: str = "multilabel") -> np.ndarray:
+    """Frame logits ``(T, K)`` -> scores in [0, 1]: sigmoid (multi-label), softmax (single-label)."""
+    x = torch.from_numpy(np.asarray(logits, dtype=np.float32))
+    return (torch.softmax(x, dim=-1) if mode == "single_label" else torch.sigmoid(x)).numpy()
+
+
+@dataclass
+class VideoScores:
+    """What :func:`predict_video` returns: per-frame probabilities of one video.
+
+    times: float64 ``(T,)`` sample times in seconds; probabilities: float32 ``(T, K)`` (sigmoid,
+    or softmax for single-label models); class_names: the K names.
+    """
+
+    times: np.ndarray
+    probabilities: np.ndarray
+    class_names: list[str]
+
+    def top(self, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` classes with the highest peak probability over the video, with that peak."""
+        peaks = self.probabilities.max(axis=0) if len(self.times) else np.zeros(len(self.class_names))
+        order = np.argsort(-peaks, kind="stable")[:k]
+        return [(self.class_names[i], float(peaks[i])) for i in order]
+
+
+def predict_video(model: nn.Module | str | os.PathLike, video: str | os.PathLike, meta: dict | None = None, *,
+                  fps: float | None = None, precision: str = "auto", chunk: int = 64,
+                  window: int = DEFAULT_WINDOW) -> VideoScores:
+    """Score one video in one call, streamed exactly as ``tan-video predict`` does.
+
+    ``model``: a checkpoint path (``model.pt`` / ``.ckpt``), or a model with its ``meta`` (the
+    second value of :func:`tan_video.load_model`). ``fps`` overrides the checkpoint's sampling rate.
+    """
+    if isinstance(model, (str, os.PathLike)):
+        from .checkpoint import load_model
+
+        model, meta = load_model(model)
+    if meta is None:
+        raise ValueError("predict_video needs the model's meta (class names, fps, size): pass the checkpoint "
+                         "path, or the (model, meta) pair from tan_video.load_model")
+    check_normalisation(meta)
+    prepare_for_inference(model)
+    times, logits = stream_logits(model, video, Preprocess.from_meta(meta, fps), chunk=chunk, window=window,
+                                  precision=resolve_precision(precision))
+    return VideoScores(times, to_probabilities(logits, meta.get("mode", "multilabel")), list(meta["class_names"]))

@@ -1,4 +1,4 @@
-"""Evaluation metrics: pure numpy functions, each stating its convention (DESIGN.md section 2).
+"""Evaluation metrics: pure numpy functions, each stating its convention (README, "Annotations and metrics").
 
 Conventions shared by everything here:
 

@@ -1,26 +1,11 @@
-"""Predict on your own videos: streamed dense scores, action segments, timelines, proposal scoring.
+"""Predict on your own videos (the batch application): streamed dense scores, action segments,
+timelines, proposal scoring. The engine it drives (preprocessing, streaming, chunking) is
+:mod:`tan_video.inference`.
 
 What ``tan-video predict`` runs, usable from Python too::
 
     from tan_video.predict import PredictOptions, predict_videos
     report = predict_videos(["a.mp4", "b.mkv"], "runs/x/model.pt", "predictions/", PredictOptions())
-
-Streaming (why memory does not grow with video length)
-------------------------------------------------------
-TAN's output at frame ``t`` depends only on input frames ``t - r .. t + r`` (``r =
-model.temporal_radius``, 12 for the paper's model: four TA modules of +-3). The video is
-therefore decoded in windows of ``window`` sampled frames; only the last ``2 r`` decoded frames
-are carried over to the next window, and the model runs on chunks of ``chunk`` output frames with
-``r`` frames of context on each side (:func:`tan_video.inference.predict_logits`). Only the
-logits ``(T, K)`` and the sample times ``(T,)`` are kept: a few MB for an hour of video, whatever
-its resolution. The result equals one pass over the whole video to float tolerance (tested).
-
-The LSTM and strided-3D baselines have no bounded receptive field (``temporal_radius`` is
-None): they get one pass over the whole decoded video, as in evaluation, and memory does grow.
-
-Preprocessing is the one evaluation uses (:class:`tan_video.data.VideoDataset`): sample the
-``t_j = j / fps`` grid, resize the short side to ``meta["resize"]`` (default ``size * 8 / 7``)
-inside FFmpeg's scaler, centre-crop ``size``, ImageNet-normalise.
 """
 
 from __future__ import annotations
@@ -36,199 +21,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
 
 from .checkpoint import build_model_from_checkpoint
 from .data.annotations import VideoAnnotation, dense_targets, read_annotations
-from .data.datasets import default_resize
-from .data.transforms import IMAGENET_MEAN, IMAGENET_STD, center_crop, to_clip
-from .data.video import read_frames, video_info
+from .data.video import video_info
 from .detection import read_proposals, score_proposals, scores_to_segments, write_detections
 from .errors import InputError
-from .inference import default_precision, predict_logits, prepare_for_inference, resolve_precision
+from .inference import (BF16_TOLERANCE, DEFAULT_WINDOW, Preprocess, bound_heap_growth, check_normalisation,  # noqa: F401
+                        default_precision, predict_logits, prepare_for_inference, resolve_precision, stream_logits,
+                        to_probabilities)
 
 log = logging.getLogger(__name__)
-
-DEFAULT_WINDOW = 256
-"""Sampled frames decoded per read (64 s at 4 FPS). Each read re-opens the file and seeks to the
-keyframe before it, so a longer window amortises that; memory is ``window + 2 r`` frames."""
-
-BF16_TOLERANCE = 0.03
-"""Largest allowed difference of bf16 from fp32 *probabilities* (tested in test_inference.py and
-test_predict.py; measured 0.007 on the long-video benchmark)."""
-
-
-# --------------------------------------------------------------------------------------------
-# Preprocessing
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How frames reach the model; read from the checkpoint so it matches training.
-
-    fps: sampling rate of the ``j / fps`` grid.
-    short_side: resize target of the short side before cropping (None: native).
-    size: centre-crop side (None: no crop).
-    native_fps: frame rate assumed for folders of extracted frames (Charades: 24).
-    """
-
-    fps: float
-    short_side: int | None
-    size: int | None
-    native_fps: float = 24.0
-
-    @classmethod
-    def from_meta(cls, meta: dict, fps: float | None = None, native_fps: float = 24.0) -> "Preprocess":
-        """Evaluation's rule: ``resize`` if the checkpoint has one, else ``size * 8 / 7``."""
-        size = meta.get("size")
-        size = int(size) if size is not None else None
-        resize = meta.get("resize")
-        short_side = int(resize) if resize is not None else (default_resize(size) if size else None)
-        rate = float(fps if fps is not None else meta.get("fps", 4.0))
-        if not (math.isfinite(rate) and rate > 0):
-            raise InputError(f"--fps must be a positive number, got {rate}")
-        return cls(rate, short_side, size, native_fps)
-
-    def read(self, path: Path, **kwargs) -> tuple[torch.Tensor, np.ndarray]:
-        """Decode (part of) a video: uint8 clip ``(3, T, size, size)`` and times ``(T,)``."""
-        frames, times = read_frames(path, self.fps, self.short_side, native_fps=self.native_fps, **kwargs)
-        clip = to_clip(frames)
-        if self.size is not None:
-            clip = center_crop(clip, self.size) if clip.shape[1] else clip.new_zeros(3, 0, self.size, self.size)
-        return clip.contiguous(), times
-
-
-def check_normalisation(meta: dict, path: object = None) -> None:
-    """:func:`predict_logits` applies ImageNet's mean/std: refuse a checkpoint trained otherwise
-    rather than silently feeding it differently normalised frames."""
-    for key, ref in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD)):
-        value = meta.get(key)
-        if value and not np.allclose(np.asarray(value, dtype=np.float64), ref, atol=1e-6):
-            raise InputError(f"checkpoint {key} {list(value)} is not ImageNet's {list(ref)}; not supported by "
-                             "predict", path=path)
-
-
-# --------------------------------------------------------------------------------------------
-# Streamed dense inference
-# --------------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *, chunk: int = 64,
-                  window: int = DEFAULT_WINDOW, precision: str = "32",
-                  on_frames: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Frame logits of a whole video, decoded and run window by window (module docstring).
-
-    Args:
-        model: in inference form (:func:`prepare_for_inference`).
-        path: a video file or a folder of extracted frames.
-        chunk: output frames per forward pass (each pass sees ``chunk + 2 r`` frames).
-        window: sampled frames decoded per read; rounded up to a multiple of ``chunk``.
-        precision: ``"32"`` or ``"bf16"``.
-        on_frames: called with the number of output frames finished (a progress bar).
-
-    Returns:
-        times: float64 ``(T,)`` sample times in seconds; logits: float32 ``(T, K)``.
-
-    Raises:
-        InputError: unreadable video, or no frame on the sampling grid.
-    """
-    path = Path(path)
-    if chunk < 1 or window < 1:
-        raise ValueError(f"chunk and window must be positive, got {chunk}, {window}")
-    radius = model.temporal_radius
-    if radius is None:
-        clip, times = prep.read(path)
-        _check_not_empty(clip, path, prep.fps)
-        logits = predict_logits(model, clip, chunk=chunk, precision=precision)
-        if on_frames:
-            on_frames(len(times))
-        return times, logits.numpy()
-
-    window = chunk * math.ceil(window / chunk)
-    buf: torch.Tensor | None = None  # decoded frames [buf_lo, decoded), cropped, uint8
-    buf_lo = decoded = 0
-    ended = False
-    all_times: list[np.ndarray] = []
-    outputs: list[torch.Tensor] = []
-    a = 0  # first output frame of the current window
-    while True:
-        # Decode up to the window's end plus the right context (fewer at the end of the video).
-        want = a + window + radius
-        if not ended and decoded < want:
-            # start = decoded / fps is the grid time j / fps computed the way read_video computes
-            # it, so the read resumes exactly at sample `decoded`; max_frames makes the count exact.
-            clip, times = prep.read(path, start=decoded / prep.fps, max_frames=want - decoded)
-            if decoded == 0:
-                _check_not_empty(clip, path, prep.fps)
-            if len(times) and abs(times[0] * prep.fps - decoded) > 1e-3:
-                raise RuntimeError(f"{path}: resumed decoding at t={times[0]:.6f}s, expected sample {decoded}")
-            ended = len(times) < want - decoded
-            buf = clip if buf is None else torch.cat([buf, clip], dim=1)
-            all_times.append(times)
-            decoded += len(times)
-        b = min(a + window, decoded)
-        if a >= b:
-            break
-        # Right context is complete: either decoded >= b + radius, or the video ended there.
-        for c in range(a, b, chunk):
-            e = min(c + chunk, b)
-            lo, hi = max(0, c - radius), min(decoded, e + radius)
-            seg = buf[:, lo - buf_lo:hi - buf_lo]
-            # One pass over exactly [c - r, e + r): the same computation predict_logits does for
-            # this chunk of the whole video, so outputs [c, e) are identical to a single pass.
-            logits = predict_logits(model, seg, chunk=seg.shape[1], precision=precision, context=radius)
-            outputs.append(logits[c - lo:e - lo].clone())
-            if on_frames:
-                on_frames(e - c)
-        a = b
-        # Keep only the left context of the next window.
-        keep = max(0, a - radius)
-        buf, buf_lo = buf[:, keep - buf_lo:].clone(), keep
-        if ended and a >= decoded:
-            break
-    times = np.concatenate(all_times)
-    logits = torch.cat(outputs).numpy()
-    assert len(times) == len(logits), (len(times), len(logits))
-    return times, logits
-
-
-def bound_heap_growth() -> bool:
-    """Pin glibc's mmap threshold so that freed frame buffers go back to the OS (process-wide).
-
-    glibc raises its mmap threshold (up to 32 MiB) each time a large mmapped block is freed;
-    after that, multi-MB buffers (a decoded window, a chunk's activations) come from the heap,
-    where fragmentation keeps freed memory resident. Measured on a 10-minute video: RSS grew
-    from 357 to 603 MB and was still growing; with the threshold pinned at glibc's initial 128 KiB
-    it stayed at about 306 MB, at no measurable cost in speed. ``tan-video predict`` calls this;
-    Python users streaming long videos may too. Returns False where it does not apply (not
-    glibc).
-    """
-    import ctypes
-    import platform
-
-    if platform.system() != "Linux":
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        m_mmap_threshold = -3  # from <malloc.h>
-        return bool(libc.mallopt(m_mmap_threshold, 128 * 1024))
-    except (OSError, AttributeError):
-        return False
-
-
-def _check_not_empty(clip: torch.Tensor, path: Path, fps: float) -> None:
-    if clip.shape[1] == 0:
-        raise InputError(f"no frames to sample at {fps:g} FPS (zero-length video)", path=path)
-
-
-def to_probabilities(logits: np.ndarray, mode: str = "multilabel") -> np.ndarray:
-    """Frame logits ``(T, K)`` -> scores in [0, 1]: sigmoid (multi-label), softmax (single-label)."""
-    x = torch.from_numpy(np.asarray(logits, dtype=np.float32))
-    return (torch.softmax(x, dim=-1) if mode == "single_label" else torch.sigmoid(x)).numpy()
-
 
 # --------------------------------------------------------------------------------------------
 # Options, results, files

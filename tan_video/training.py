@@ -5,7 +5,8 @@
   and trained with softmax cross-entropy; fine-tune from that checkpoint with ``model.init_from``
   (a new head when the number of classes differs).
 - Validation runs whole videos through :func:`tan_video.inference.predict_logits` (exact chunks)
-  and scores them with the protocols of :mod:`tan_video.evaluation`.
+  and scores them with the protocols of :mod:`tan_video.evaluation` (which also scores saved
+  checkpoints: :func:`tan_video.evaluation.evaluate`).
 
 Checkpoints are self-describing (:mod:`tan_video.checkpoint`). Writes are atomic: a checkpoint is
 written to a temporary name and moved into place, so a killed run never leaves half a file, and
@@ -31,16 +32,16 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from .checkpoint import build_model_from_checkpoint, load_checkpoint, save_model_file
+from .checkpoint import load_checkpoint, save_model_file, training_progress
 from .config import Config, save_config
-from .data import annotations as ann_io
-from .data.datasets import ClipDataset, LabelListDataset, VideoDataset, VideoResolver
+from .data.datasets import ClipDataset, LabelListDataset, VideoDataset
+from .data.split import check_videos, read_split
 from .data.transforms import normalize
 from .errors import InputError
 from .evaluation import VideoPrediction, compute_metrics
-from .inference import autocast, predict_logits
+from .inference import predict_logits
 from .models import create_model, to_channels_last
-from .models.layers import TemporalAggregation
+from .models import TemporalAggregation
 from .models.weights import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
@@ -79,61 +80,25 @@ class TANDataModule(L.LightningDataModule):
         d, t = self.cfg.data, self.cfg.train
         if t.mode == "single_label":
             ds = LabelListDataset(d.label_list, fps=d.fps, clip_frames=d.clip_frames, size=d.size, train=True,
-                                  resize=d.resize, root=d.videos, cache=d.cache_videos, flip=d.flip, **_crop(d))
+                                  resize=d.resize, root=d.videos, cache=d.cache_videos, flip=d.flip,
+                                  native_fps=d.native_fps, **_crop(d))
         else:
             ds = ClipDataset(self.train_anns, d.videos, self.num_classes, fps=d.fps, clip_frames=d.clip_frames,
-                             size=d.size, train=True, resize=d.resize, cache=d.cache_videos, flip=d.flip, **_crop(d))
+                             size=d.size, train=True, resize=d.resize, cache=d.cache_videos, flip=d.flip,
+                             native_fps=d.native_fps, **_crop(d))
         return DataLoader(ds, batch_size=t.batch_size, shuffle=True, drop_last=len(ds) > t.batch_size,
                           num_workers=d.num_workers, persistent_workers=d.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
         d = self.cfg.data
         ds = VideoDataset(self.test_anns, d.videos, self.num_classes, fps=d.fps, size=d.size, resize=d.resize,
-                          cache=d.cache_videos)
+                          cache=d.cache_videos, native_fps=d.native_fps)
         return DataLoader(ds, batch_size=1, shuffle=False, num_workers=d.num_workers, collate_fn=_first_item,
                           persistent_workers=d.num_workers > 0)
 
 
 def _crop(d) -> dict:
     return {} if d.crop_scale is None else {"crop_scale": tuple(d.crop_scale)}
-
-
-def read_split(cfg: Config):
-    """(class names, training annotations, test annotations) as the config describes them."""
-    d = cfg.data
-    if cfg.train.mode == "single_label":
-        return _single_label_classes(d.label_list), [], []
-    if d.annotations is None:
-        raise InputError("data.annotations is not set in the config")
-    classes = ann_io.read_class_names(d.classes) if d.classes else None
-    anns = list(ann_io.read_annotations(d.annotations, format=d.format, class_base=d.class_base, classes=classes))
-    if d.test_annotations:
-        train = anns
-        test = list(ann_io.read_annotations(d.test_annotations, format=d.format, class_base=d.class_base,
-                                            classes=classes))
-    else:
-        train = [a for a in anns if a.subset == "training"]
-        test = [a for a in anns if a.subset in ("testing", "validation")]
-    if classes is None:
-        k = cfg.model.num_classes or 1 + max((c for a in anns for c, _, _ in a.segments), default=-1)
-        classes = [f"class_{i}" for i in range(k)]
-    if not train:
-        raise InputError(f"{d.annotations}: no videos with subset 'training'")
-    return classes, train, test
-
-
-def check_videos(anns, videos) -> None:
-    """Fail before training starts, in one line, if any annotated video has no file."""
-    resolve = VideoResolver(videos)
-    missing = []
-    for a in anns:
-        try:
-            resolve(a.video_id)
-        except InputError:
-            missing.append(a.video_id)
-    if missing:
-        raise InputError(f"{len(missing)} of {len(anns)} annotated videos have no file or frame folder "
-                         f"(first: {missing[0]})", path=videos)
 
 
 class StepProgress(L.Callback):
@@ -190,12 +155,6 @@ class SampleLog(L.Callback):
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.folder / f"samples_rank{trainer.global_rank}.txt", "a") as f:
             f.write("\n".join(batch["video_id"]) + "\n")
-
-
-def _single_label_classes(label_list: str | None) -> list[str]:
-    if not label_list:
-        raise InputError("train.mode=single_label needs data.label_list")
-    return LabelListDataset.class_names_of(label_list)
 
 
 # -- the Lightning module -----------------------------------------------------------------------
@@ -389,7 +348,7 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
-    torch.set_flush_denormal(True)  # late low-lr steps slowed ~5x on denormals (DESIGN.md section 4)
+    torch.set_flush_denormal(True)  # late low-lr steps measured ~5x slower on denormal floats
     dm = TANDataModule(cfg)
     module = build_module(cfg, dm.class_names)
     ckpt_dir = out / "checkpoints"
@@ -398,6 +357,8 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
         if not (ckpt_dir / "last.ckpt").is_file():
             raise InputError(f"nothing to resume: {ckpt_dir / 'last.ckpt'} does not exist")
         ckpt_path = str(ckpt_dir / "last.ckpt")
+        epoch, step = training_progress(ckpt_path)
+        log.info("%s: resuming after epoch %d (step %d)", ckpt_path, epoch, step)
     t = cfg.train
     # One rolling checkpoint, last.ckpt, rewritten (atomically) at the end of every epoch; not tied
     # to validation, which may be rare. (save_last alone only writes after a top-k save.)
@@ -430,7 +391,8 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
     result = {"train_seconds": train_seconds, "global_step": trainer.global_step,
               "predictions": module.last_predictions}
     if trainer.is_global_zero:
-        meta = {"class_names": dm.class_names, "fps": cfg.data.fps, "size": cfg.data.size,
+        meta = {"class_names": dm.class_names, "fps": cfg.data.fps, "native_fps": cfg.data.native_fps,
+                "size": cfg.data.size,
                 "resize": cfg.data.resize, "clip_frames": cfg.data.clip_frames,
                 "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "mode": t.mode, "metrics": _scalars(module.last_metrics)}
         save_model_file(out / "model.pt", module.model, meta)
@@ -444,51 +406,4 @@ def _scalars(m: dict | None) -> dict:
     return {k: v for k, v in (m or {}).items() if isinstance(v, (int, float))}
 
 
-# -- evaluate -----------------------------------------------------------------------------------
-def predict_dataset(model: torch.nn.Module, dataset: VideoDataset, precision: str = "32",
-                    progress: bool = False) -> list[VideoPrediction]:
-    """Dense probabilities for every video of a :class:`VideoDataset`."""
-    preds = []
-    items = range(len(dataset))
-    if progress:
-        from tqdm import tqdm
-
-        items = tqdm(items, desc="videos", unit="video")
-    for i in items:
-        item = dataset[i]
-        logits = predict_logits(model, item["frames"], precision=precision)
-        preds.append(VideoPrediction(item["annotation"], item["times"].numpy(), torch.sigmoid(logits).numpy()))
-    return preds
-
-
-def evaluate(cfg: Config, checkpoint: str | Path, out_dir: str | Path | None = None, precision: str = "auto",
-             progress: bool = True) -> dict:
-    """Score a checkpoint on the config's test videos; write metrics and submission files.
-
-    ``precision="auto"`` is bf16 on CPUs with native bf16 (see :func:`~tan_video.inference.default_precision`);
-    the precision used is recorded in the result (and ``metrics.json``).
-    """
-    from .evaluation import write_evaluation
-    from .inference import prepare_for_inference, resolve_precision
-
-    precision = resolve_precision(precision)
-    class_names, _, test = read_split(cfg)
-    if not test:
-        raise InputError(f"{cfg.data.annotations}: no videos with subset 'testing' or 'validation'")
-    model, meta = build_model_from_checkpoint(checkpoint)
-    if len(meta["class_names"]) != len(class_names):
-        raise InputError(f"checkpoint has {len(meta['class_names'])} classes, the data {len(class_names)}",
-                         path=checkpoint)
-    prepare_for_inference(model)
-    ds = VideoDataset(test, cfg.data.videos, len(class_names), fps=meta.get("fps", cfg.data.fps),
-                      size=meta.get("size", cfg.data.size), resize=meta.get("resize", cfg.data.resize))
-    preds = predict_dataset(model, ds, precision=precision, progress=progress)
-    result = compute_metrics(preds, class_names, cfg.data.protocol)
-    result["checkpoint"] = str(checkpoint)
-    result["precision"] = precision
-    out = Path(out_dir) if out_dir is not None else Path(checkpoint).parent / "eval"
-    result["files"] = [str(p) for p in write_evaluation(out, preds, result, class_names, cfg.data.protocol)]
-    return result
-
-
-__all__ = ["TANModule", "TANDataModule", "fit", "evaluate", "predict_dataset", "read_split"]
+__all__ = ["TANModule", "TANDataModule", "LRSchedule", "fit", "train_precision"]

@@ -23,6 +23,8 @@ def trained_like_tiny(**kwargs):
             if isinstance(m, TemporalAggregation):
                 for conv in m.convs:
                     conv.weight.normal_(0, 0.05)
+                if m.bn is not None:  # the zero-scale BN opens during training
+                    m.bn.weight.uniform_(0.5, 1.5)
     return model
 
 

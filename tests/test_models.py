@@ -176,8 +176,9 @@ def test_default_ta_init_keeps_imagenet_start_and_one_adam_step_moves_it_little(
 def test_temporal_modules_start_as_identity_for_every_ablation():
     x = torch.rand(2, 16, 5, 3, 3)  # non-negative, like the ReLU features a TA module follows
     for dil in [(1, 2, 3), (1,), (2, 4)]:
-        ta = TemporalAggregation(16, 3, dil)
-        assert torch.equal(ta(x), x)
+        for norm in (True, False):
+            ta = TemporalAggregation(16, 3, dil, norm=norm)
+            assert torch.equal(ta(x), x)
 
 
 def test_normed_temporal_module_starts_as_identity_with_random_branches():
@@ -188,8 +189,10 @@ def test_normed_temporal_module_starts_as_identity_with_random_branches():
     x = torch.rand(2, 16, 5, 3, 3)
     assert torch.equal(ta(x), x)  # training mode (batch statistics)
     assert torch.equal(ta.eval()(x), x)
-    model = tv.create_model("tan_tiny", num_classes=3, ta_norm=True)
+    model = tv.create_model("tan_tiny", num_classes=3)  # the default
     assert all(m.bn is not None for m in model.temporal_modules())
+    zero = tv.create_model("tan_tiny", num_classes=3, ta_norm=False)  # the paper's literal reading, an option
+    assert all(m.bn is None and not conv.weight.any() for m in zero.temporal_modules() for conv in m.convs)
 
 
 def test_normed_module_fuses_into_one_conv_with_bias():
@@ -208,7 +211,7 @@ def test_normed_module_fuses_into_one_conv_with_bias():
 @pytest.mark.parametrize(
     "kwargs,radius",
     [({}, 12), ({"dilations": (1,)}, 4), ({"levels": (4,)}, 3), ({"levels": (3, 4)}, 6), ({"levels": ()}, 0),
-     ({"ta_norm": True}, 12)],
+     ({"ta_norm": False}, 12)],
 )
 def test_perturbing_one_frame_changes_outputs_only_within_the_receptive_field(kwargs, radius):
     torch.manual_seed(0)
@@ -229,7 +232,7 @@ def test_perturbing_one_frame_changes_outputs_only_within_the_receptive_field(kw
 @pytest.mark.parametrize("kernel_size,dilations", [(3, (1, 2, 3)), (3, (1,)), (5, (1, 2, 4))])
 def test_fused_module_equals_unfused(kernel_size, dilations):
     torch.manual_seed(0)
-    ta = TemporalAggregation(8, kernel_size, dilations)
+    ta = TemporalAggregation(8, kernel_size, dilations, norm=False)  # (with the BN: the next tests)
     randomize_temporal(ta, std=0.2)
     x = torch.randn(2, 8, 20, 3, 5)
     ref = ta(x)

@@ -21,7 +21,7 @@ from tan_video.detection import scores_to_segments
 from tan_video.errors import InputError
 from tan_video.filter_responses import select_channels
 from tan_video.inference import predict_logits, prepare_for_inference
-from tan_video.predict import Preprocess, stream_logits
+from tan_video.inference import Preprocess, stream_logits
 
 CLASSES = ["walk", "jump, high", "wave"]  # a comma in a name: the CSV must quote it
 META = {"class_names": CLASSES, "fps": 8.0, "size": 32, "resize": 36}
@@ -46,6 +46,8 @@ def tiny_trained_model(num_classes: int = 3) -> torch.nn.Module:
         for ta in model.temporal_modules():
             for conv in ta.convs:
                 conv.weight.normal_(0, 0.05)
+            if ta.bn is not None:  # the zero-scale BN opens during training
+                ta.bn.weight.uniform_(0.5, 1.5)
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.normal_(0, 0.1)
@@ -90,15 +92,17 @@ def test_streamed_equals_one_pass_over_the_whole_video(work, chunk, window):
 
 def test_streaming_never_decodes_more_than_a_window(work, monkeypatch):
     """Memory is bounded: every read asks for at most window + r frames, resuming exactly."""
+    import tan_video.data.video as video_mod
+
     calls = []
-    real = predict_mod.read_frames
+    real = video_mod.read_frames
 
     def spy(path, fps, short_side, **kwargs):
         frames, times = real(path, fps, short_side, **kwargs)
         calls.append((kwargs.get("start", 0.0), kwargs.get("max_frames"), len(frames)))
         return frames, times
 
-    monkeypatch.setattr(predict_mod, "read_frames", spy)
+    monkeypatch.setattr(video_mod, "read_frames", spy)
     model, meta = loaded(work)
     times, _ = stream_logits(model, work / "clip_a.mp4", Preprocess.from_meta(meta), chunk=8, window=8)
     r = model.temporal_radius

@@ -21,6 +21,7 @@ from tan_video.checkpoint import load_checkpoint, save_model_file
 from tan_video.cli import main
 from tan_video.config import load_config
 from tan_video.data import synthetic
+from tan_video.checkpoint import training_progress
 from tan_video.training import fit, init_from_checkpoint
 
 CLI = [sys.executable, "-m", "tan_video.cli"]
@@ -139,12 +140,14 @@ def test_killed_run_resumes_from_its_last_checkpoint(data, tmp_path):
     # whatever moment the kill hit, the file under the real name is complete (atomic rename)
     killed_at = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
     assert 0 < killed_at < 30 * 3
+    epoch, step = training_progress(last)
     done = subprocess.run(CLI + ["train", "--config", str(cfg), "--resume", "train.epochs=" + str(killed_at // 3 + 2)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["global_step"] == (killed_at // 3 + 2) * 3  # continued, not restarted
-    assert "Restored all states from the checkpoint" in done.stderr
+    assert step == killed_at
+    assert f"resuming after epoch {epoch} (step {step})" in done.stderr
 
 
 @pytest.mark.slow

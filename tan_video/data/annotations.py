@@ -1,6 +1,6 @@
 """Annotations: one internal type, readers for the public formats, dense targets.
 
-Every dataset format is turned into a list of :class:`VideoAnnotation` (DESIGN.md section 2).
+Every dataset format is turned into a list of :class:`VideoAnnotation` (README, "Reading annotations").
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .defaults import DEFAULT_FPS, NATIVE_FPS
 from ..errors import InputError
 from .annotations import VideoAnnotation, dense_targets, read_text_lines
 from .transforms import CROP_SCALE, center_crop, random_hflip, random_resized_crop, to_clip
@@ -113,7 +114,7 @@ class VideoResolver:
                          "frame folder", path=root)
 
 
-def read_any(path: Path, fps: float, short_side: int | None, native_fps: float = 24.0,
+def read_any(path: Path, fps: float, short_side: int | None, native_fps: float = NATIVE_FPS,
              **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
     """Frames ``(T, H, W, 3)`` and times ``(T,)`` from a video file or a frame folder."""
     if path.is_dir():
@@ -122,7 +123,7 @@ def read_any(path: Path, fps: float, short_side: int | None, native_fps: float =
     return read_video(path, fps, short_side, **kwargs)
 
 
-def num_samples(path: Path, fps: float, native_fps: float = 24.0) -> int:
+def num_samples(path: Path, fps: float, native_fps: float = NATIVE_FPS) -> int:
     """How many ``j / fps`` grid times the header says the video has (one container open)."""
     info = video_info(path, native_fps=native_fps, rotation=False)
     return len(sample_times(info.duration, fps))
@@ -307,8 +308,8 @@ class ClipDataset(_VideoBase):
     """
 
     def __init__(self, annotations: Sequence[VideoAnnotation], videos: VideoSource | None, num_classes: int,
-                 fps: float = 4.0, clip_frames: int = 16, size: int = 224, train: bool = True,
-                 resize: int | None = None, *, native_fps: float = 24.0, cache: bool | int | None = False,
+                 fps: float = DEFAULT_FPS, clip_frames: int = 16, size: int = 224, train: bool = True,
+                 resize: int | None = None, *, native_fps: float = NATIVE_FPS, cache: bool | int | None = False,
                  crop_scale: tuple[float, float] = CROP_SCALE, crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
                  flip: bool = True, sampler: ClipSampler | None = None):
         super().__init__(videos, fps, size, resize, native_fps, cache)
@@ -365,8 +366,8 @@ class VideoDataset(_VideoBase):
     """
 
     def __init__(self, annotations: Sequence[VideoAnnotation], videos: VideoSource | None, num_classes: int,
-                 fps: float = 4.0, size: int | None = 224, resize: int | None = None, *,
-                 times: str | Callable[[VideoAnnotation], np.ndarray] | None = None, native_fps: float = 24.0,
+                 fps: float = DEFAULT_FPS, size: int | None = 224, resize: int | None = None, *,
+                 times: str | Callable[[VideoAnnotation], np.ndarray] | None = None, native_fps: float = NATIVE_FPS,
                  cache: bool | int | None = False):
         super().__init__(videos, fps, size, resize, native_fps, cache)
         if isinstance(times, str) and times != "charades":
@@ -494,9 +495,9 @@ class LabelListDataset(_VideoBase):
     ``video_id`` str (the path as written).
     """
 
-    def __init__(self, label_list: str | os.PathLike, fps: float = 4.0, clip_frames: int = 16, size: int = 224,
+    def __init__(self, label_list: str | os.PathLike, fps: float = DEFAULT_FPS, clip_frames: int = 16, size: int = 224,
                  train: bool = True, resize: int | None = None, *, root: str | os.PathLike | None = None,
-                 classes: Sequence[str] | None = None, native_fps: float = 24.0, cache: bool | int | None = False,
+                 classes: Sequence[str] | None = None, native_fps: float = NATIVE_FPS, cache: bool | int | None = False,
                  crop_scale: tuple[float, float] = CROP_SCALE, crop_ratio: tuple[float, float] = (3 / 4, 4 / 3),
                  flip: bool = True):
         self.list_path = Path(label_list)

@@ -1,7 +1,7 @@
 """The built-in synthetic benchmark: dense multi-label videos whose classes need known temporal scales.
 
 No public video dataset can be downloaded where this project is built and tested, so the CPU
-demo (DESIGN.md section 4) trains on videos generated here. They are real H.264 files in a
+demo (README, "The demo") trains on videos generated here. They are real H.264 files in a
 real annotation format (dense JSON), read back through the same decoding and dataset code as
 Charades or MultiTHUMOS.
 

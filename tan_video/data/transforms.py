@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-# The weights' record is the one place these numbers live (DESIGN.md: weights are data and
+# The weights' record is the one place these numbers live (weights are data and
 # carry the transforms they expect); re-exported here for data-side users.
 from ..models.weights import IMAGENET_MEAN, IMAGENET_STD
 

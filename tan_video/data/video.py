@@ -1,6 +1,6 @@
 """Decoding videos and frame folders at a fixed sampling rate, with explicit sample times.
 
-Conventions (DESIGN.md section 2), shared by :func:`read_video` and :func:`read_frames_dir`:
+Conventions (README, "Reading videos"), shared by :func:`read_video` and :func:`read_frames_dir`:
 
 - Time 0 is the start of the video stream (``stream.start_time``; for a frame folder, the
   first frame). A frame is *displayed* from its presentation time until the next frame's.
@@ -43,6 +43,7 @@ import av.error
 from av.video.reformatter import VideoReformatter
 import numpy as np
 
+from .defaults import DEFAULT_FPS, NATIVE_FPS
 from ..errors import InputError
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg",
@@ -193,7 +194,7 @@ def _reason(e: BaseException) -> str:
     return " ".join(str(msg).split())[:200]
 
 
-def video_info(path: str | os.PathLike, native_fps: float = 24.0, rotation: bool = True) -> VideoInfo:
+def video_info(path: str | os.PathLike, native_fps: float = NATIVE_FPS, rotation: bool = True) -> VideoInfo:
     """Header information of a video file, or of a frame folder (at ``native_fps``).
 
     Opens the container and, with ``rotation=True``, decodes one frame: FFmpeg exposes the
@@ -234,7 +235,7 @@ def video_info(path: str | os.PathLike, native_fps: float = 24.0, rotation: bool
         container.close()
 
 
-def read_video(path: str | os.PathLike, fps: float = 4.0, short_side: int | None = None, *,
+def read_video(path: str | os.PathLike, fps: float = DEFAULT_FPS, short_side: int | None = None, *,
                start: float = 0.0, end: float | None = None, max_frames: int | None = None,
                times: Sequence[float] | np.ndarray | None = None, seek: bool = True,
                threads: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -462,7 +463,7 @@ def _load_image(file: Path, size: tuple[int, int] | None, short_side: int | None
         raise InputError(f"cannot read image ({_reason(e)})", path=file) from None
 
 
-def read_frames_dir(path: str | os.PathLike, fps: float = 4.0, native_fps: float = 24.0,
+def read_frames_dir(path: str | os.PathLike, fps: float = DEFAULT_FPS, native_fps: float = NATIVE_FPS,
                     short_side: int | None = None, *, start: float = 0.0, end: float | None = None,
                     max_frames: int | None = None,
                     times: Sequence[float] | np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -506,8 +507,8 @@ def read_frames_dir(path: str | os.PathLike, fps: float = 4.0, native_fps: float
     return np.stack(frames), t
 
 
-def read_frames(path: str | os.PathLike, fps: float = 4.0, short_side: int | None = None, *,
-                native_fps: float = 24.0, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+def read_frames(path: str | os.PathLike, fps: float = DEFAULT_FPS, short_side: int | None = None, *,
+                native_fps: float = NATIVE_FPS, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     """:func:`read_frames_dir` for a directory, :func:`read_video` for a file."""
     if Path(path).is_dir():
         # seek/threads only concern video files

@@ -2,7 +2,8 @@
 
 from . import baselines, tan  # noqa: F401  (registers the builders)
 from .baselines import ResNet3D, TAN2DLSTM
-from .layers import BasicBlock, BasicBlock3d, Bottleneck, Bottleneck3d, TemporalAggregation
+from .baselines import BasicBlock3d, Bottleneck3d
+from .tan import BasicBlock, Bottleneck, TemporalAggregation
 from .registry import create_model, list_models, model_arguments, register_model
 from .tan import TAN, to_channels_last, video_scores
 from .weights import IMAGENET_RESNET, LoadReport, Weights, load_pretrained

@@ -13,18 +13,77 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .layers import BasicBlock, BasicBlock3d, Bottleneck3d
 from .registry import register_model
-from .tan import _DEPTHS, TAN, TINY_LAYERS, TINY_SHAPE, _init_2d
+from .tan import DEPTHS, TAN, TINY_LAYERS, TINY_SHAPE, BasicBlock, Bottleneck, init_2d
 from .weights import IMAGENET_RESNET
 
 
+# -- the inflated 3D blocks ------------------------------------------------------------------------
+class Bottleneck3d(nn.Module):
+    """The bottleneck with its 3x3 conv inflated to 3x3x3 (paper Table 1, "Res50-3D").
+
+    ``stride`` is ``(t, h, w)``; the 1x1 convs stay 1x1x1. Same attribute names as
+    :class:`Bottleneck`, so 2D weights inflate by name. Input / output ``(B, C, T, H, W)``.
+    """
+
+    expansion = 4
+
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        stride: tuple[int, int, int] = (1, 1, 1),
+        downsample: nn.Module | None = None,
+        norm_layer: type[nn.Module] = nn.BatchNorm3d,
+    ):
+        super().__init__()
+        out_ch = planes * self.expansion
+        self.conv1 = nn.Conv3d(in_ch, planes, kernel_size=1, bias=False)
+        self.bn1 = norm_layer(planes)
+        self.conv2 = nn.Conv3d(planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn2 = norm_layer(planes)
+        self.conv3 = nn.Conv3d(planes, out_ch, kernel_size=1, bias=False)
+        self.bn3 = norm_layer(out_ch)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    forward = Bottleneck.forward
+
+
+class BasicBlock3d(nn.Module):
+    """:class:`BasicBlock` with both 3x3 convs inflated to 3x3x3 (the tiny 3D baseline).
+
+    ``stride`` is ``(t, h, w)`` and applies to ``conv1``. Input / output ``(B, C, T, H, W)``.
+    """
+
+    expansion = 1
+
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        stride: tuple[int, int, int] = (1, 1, 1),
+        downsample: nn.Module | None = None,
+        norm_layer: type[nn.Module] = nn.BatchNorm3d,
+    ):
+        super().__init__()
+        self.conv1 = nn.Conv3d(in_ch, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn1 = norm_layer(planes)
+        self.conv2 = nn.Conv3d(planes, planes, kernel_size=3, padding=1, bias=False)
+        self.bn2 = norm_layer(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    forward = BasicBlock.forward
+
+
+# -- the baselines -------------------------------------------------------------------------------------
 class TAN2DLSTM(TAN):
     """Per-frame 2D ResNet (no temporal module inside) + LayerNorm + LSTM over the pooled features.
 
     The LSTM is bidirectional by default so that, like TAN, every frame sees past and future
     context. The LayerNorm matters: an LSTM over raw pooled ReLU features barely trained
-    (DESIGN.md section 4). ``fc`` keeps torchvision's name but takes the LSTM's output width.
+    (measured when the baseline was written). ``fc`` keeps torchvision's name but takes the LSTM's output width.
     """
 
     def __init__(self, layers: Sequence[int], num_classes: int, hidden: int = 512,
@@ -88,7 +147,7 @@ class ResNet3D(nn.Module):
         self.num_features = in_ch
         self.drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(in_ch, num_classes)
-        _init_2d(self)
+        init_2d(self)
 
     @property
     def temporal_radius(self) -> int | None:
@@ -127,7 +186,7 @@ class ResNet3D(nn.Module):
 def r50_2d_lstm(num_classes: int = 157, hidden: int = 512, bidirectional: bool = True,
                 drop_rate: float = 0.5) -> TAN2DLSTM:
     """Per-frame ResNet-50 + LSTM at the end, per-frame outputs (paper Table 1 "Res50-2D")."""
-    model = TAN2DLSTM(_DEPTHS[50], num_classes, hidden=hidden, bidirectional=bidirectional, drop_rate=drop_rate)
+    model = TAN2DLSTM(DEPTHS[50], num_classes, hidden=hidden, bidirectional=bidirectional, drop_rate=drop_rate)
     model.imagenet_weights = IMAGENET_RESNET[50]
     return model
 
@@ -135,7 +194,7 @@ def r50_2d_lstm(num_classes: int = 157, hidden: int = 512, bidirectional: bool =
 @register_model
 def r50_3d(num_classes: int = 157, drop_rate: float = 0.5) -> ResNet3D:
     """ResNet-50 with 3x3x3 convs and 2x2x2 strides (paper Table 1 "Res50-3D")."""
-    model = ResNet3D(_DEPTHS[50], num_classes, drop_rate=drop_rate)
+    model = ResNet3D(DEPTHS[50], num_classes, drop_rate=drop_rate)
     model.imagenet_weights = IMAGENET_RESNET[50]
     return model
 

@@ -22,9 +22,14 @@ def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
     return fn
 
 
-def list_models() -> list[str]:
-    """Names of every registered model, sorted."""
-    return sorted(_BUILDERS)
+def list_models(pattern: str | None = None) -> list[str]:
+    """Names of the registered models, sorted; ``pattern`` filters them shell-style (``"tan_*"``,
+    ``"*3d"``)."""
+    if pattern is None:
+        return sorted(_BUILDERS)
+    import fnmatch
+
+    return sorted(n for n in _BUILDERS if fnmatch.fnmatchcase(n, pattern))
 
 
 def model_arguments(name: str) -> dict[str, object]:
@@ -38,12 +43,14 @@ def _builder(name: str) -> Callable[..., nn.Module]:
     return _BUILDERS[name]
 
 
-def create_model(name: str, num_classes: int = 157, pretrained: "str | Path | None" = None, **kwargs) -> nn.Module:
+def create_model(name: str, num_classes: int | None = None, pretrained: "str | Path | None" = None,
+                 **kwargs) -> nn.Module:
     """Build a registered model.
 
     Args:
         name: one of :func:`list_models`.
-        num_classes: K, outputs per frame.
+        num_classes: K, outputs per frame; None keeps the builder's default (157, Charades, for the
+            paper's models; 16 for the tiny ones).
         pretrained: ``None`` (random 2D init; temporal modules identity), ``"imagenet"`` (the
             torchvision ImageNet ResNet of the model's depth, downloaded once, hash-checked), or a
             path to a state dict in torchvision's ResNet layout.
@@ -52,16 +59,18 @@ def create_model(name: str, num_classes: int = 157, pretrained: "str | Path | No
     The model records how it was built in ``model.build_args`` so checkpoints can rebuild it.
     """
     builder = _builder(name)
+    if num_classes is not None:
+        kwargs = {"num_classes": num_classes, **kwargs}
     try:
-        inspect.signature(builder).bind(num_classes=num_classes, **kwargs)
+        inspect.signature(builder).bind(**kwargs)
     except TypeError:
         allowed = ", ".join(k for k in model_arguments(name) if k != "num_classes")
         raise InputError(f"model {name!r} does not take {sorted(kwargs)}; it takes: {allowed}") from None
     try:
-        model = builder(num_classes=num_classes, **kwargs)
+        model = builder(**kwargs)
     except ValueError as e:
         raise InputError(f"model {name!r}: {e}") from None
-    model.build_args = {"name": name, "num_classes": num_classes, **kwargs}
+    model.build_args = {"name": name, "num_classes": model.num_classes, **kwargs}
     if pretrained is not None:
         from .weights import load_pretrained
 

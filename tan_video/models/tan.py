@@ -1,4 +1,5 @@
-"""The Temporal Aggregation Network (paper section 3.4, Fig. 3).
+"""The paper's model, top-down in one file: the blocks, the TA module (section 3.2, Fig. 2), the
+Temporal Aggregation Network (section 3.4, Fig. 3) and its registered builders.
 
 ::
 
@@ -17,16 +18,237 @@ ImageNet files load by name; the temporal modules live beside it as ``ta1`` ... 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from .layers import BasicBlock, Bottleneck, TemporalAggregation
 from .registry import register_model
 from .weights import IMAGENET_RESNET
 
 LEVELS = (1, 2, 3, 4)
+
+
+# -- the per-frame blocks (paper section 3.3), torchvision's names ---------------------------------
+def conv1x1(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_ch, out_ch, kernel_size=1, stride=stride, bias=False)
+
+
+def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+class Bottleneck(nn.Module):
+    """ResNet v1.5 bottleneck, per frame: 1x1 -> 3x3 (stride here) -> 1x1 (x4), plus shortcut.
+
+    Attribute names (``conv1``, ``bn1``, ..., ``downsample.0``) are torchvision's, so ImageNet
+    ResNet state dicts load by name.  Input / output ``(N, C, H, W)`` with ``N = B*T``.
+    """
+
+    expansion = 4
+
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        norm_layer: type[nn.Module] = nn.BatchNorm2d,
+    ):
+        super().__init__()
+        out_ch = planes * self.expansion
+        self.conv1 = conv1x1(in_ch, planes)
+        self.bn1 = norm_layer(planes)
+        self.conv2 = conv3x3(planes, planes, stride)
+        self.bn2 = norm_layer(planes)
+        self.conv3 = conv1x1(planes, out_ch)
+        self.bn3 = norm_layer(out_ch)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + shortcut)
+
+
+class BasicBlock(nn.Module):
+    """ResNet-18/34 basic block, per frame: 3x3 (stride here) -> 3x3, plus shortcut.
+
+    torchvision's attribute names (``conv1``, ``bn1``, ``conv2``, ``bn2``, ``downsample``).
+    The tiny models use it: at one block per level it gives every level a 3x3 spatial
+    context for a fraction of a bottleneck's width. Input / output ``(N, C, H, W)``.
+    """
+
+    expansion = 1
+
+    def __init__(
+        self,
+        in_ch: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        norm_layer: type[nn.Module] = nn.BatchNorm2d,
+    ):
+        super().__init__()
+        self.conv1 = conv3x3(in_ch, planes, stride)
+        self.bn1 = norm_layer(planes)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = norm_layer(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + shortcut)
+
+
+# -- the Temporal Aggregation module (paper section 3.2, Fig. 2) ------------------------------------
+class TemporalAggregation(nn.Module):
+    """Temporal Aggregation module (paper section 3.2, Fig. 2)::
+
+                       x  (B, C, T, H, W)
+          +-----------+-----------+-----------+
+          |           |           |           |
+        identity   conv_t d=1  conv_t d=2  conv_t d=3     each C->C, kernel (k,1,1),
+          |           |           |           |           padding d*(k-1)/2: T unchanged
+          +---------- sum --------+-----------+
+                       |
+                      ReLU
+
+    Every ``conv_t`` mixes all channels and is applied at every spatial position.
+
+    The module starts as the identity (after a ReLU, which is also the identity on the
+    non-negative ResNet features it follows), so a TAN built from ImageNet weights computes
+    exactly the per-frame ResNet at initialisation. Two ways to get there:
+
+    - ``norm=True`` (the default of every TAN builder): ``ReLU(x + BN(sum conv_t(x)))`` with
+      normally initialised branches and a BatchNorm whose scale starts at zero. An optimiser step
+      then changes the module's output by about ``lr`` times a unit-variance signal, whatever the
+      width, and the branches learn once the scale has opened.
+    - ``norm=False``: the branches themselves start at zero (the paper's literal reading). Adam
+      moves every weight by about ``lr`` in its first steps, all in step, so a module with
+      ``3 * 3 * C`` inputs per output adds up to the order of ``lr * 9 * C`` times its input:
+      measured on TAN-R50 from ImageNet-like weights, one step at the paper's lr moves level 4 by
+      a large fraction of its norm (README, "TA initialisation").
+
+    Implementation: the temporal conv runs as a 2D conv with kernel ``(k, 1)`` over
+    ``(B, C, T, H*W)``; on the project's CPU that form measured ~240 against ~150 GFLOP/s for
+    the equivalent ``conv3d``, and in channels_last memory it needs no copy.
+
+    :meth:`fuse` rewrites the module for inference into one conv of kernel
+    ``(k-1)*max(d)+1`` (7 for the paper's module) with the identity folded into the centre tap;
+    with ``norm=True`` the eval-mode BN (an affine map per channel) folds in too, as a bias.
+    """
+
+    def __init__(self, channels: int, kernel_size: int = 3, dilations: Sequence[int] = (1, 2, 3),
+                 norm: bool = True):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"kernel_size must be odd to keep T unchanged, got {kernel_size}")
+        if not dilations or any(d < 1 for d in dilations):
+            raise ValueError(f"dilations must be positive integers, got {tuple(dilations)}")
+        self.channels = channels
+        self.kernel_size = kernel_size
+        self.dilations = tuple(int(d) for d in dilations)
+        self.convs = nn.ModuleList(
+            nn.Conv2d(
+                channels,
+                channels,
+                kernel_size=(kernel_size, 1),
+                dilation=(d, 1),
+                padding=(d * (kernel_size - 1) // 2, 0),
+                bias=False,
+            )
+            for d in self.dilations
+        )
+        self.bn = nn.BatchNorm2d(channels) if norm else None
+        self.fused: nn.Conv2d | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """The module starts as the identity: zero branches, or random branches behind a zero-scale BN."""
+        for conv in self.convs:
+            if self.bn is None:
+                nn.init.zeros_(conv.weight)
+            else:
+                nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+        if self.bn is not None:
+            self.bn.reset_parameters()
+            nn.init.zeros_(self.bn.weight)
+
+    @property
+    def radius(self) -> int:
+        """Frames seen on each side: ``max(d) * (k-1)/2`` (3 for the paper's module)."""
+        return max(self.dilations) * (self.kernel_size - 1) // 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, H, W) -> (B, C, T, H, W)``."""
+        b, c, t, h, w = x.shape
+        x4 = x.flatten(3)  # (B, C, T, H*W): a view when the frames are channels_last
+        if self.fused is not None:
+            out = self.fused(x4)
+        elif self.bn is None:
+            out = x4
+            for conv in self.convs:
+                out = out + conv(x4)  # out-of-place: x4 is needed by every branch
+        else:
+            branches = self.convs[0](x4)
+            for conv in self.convs[1:]:
+                branches = branches + conv(x4)
+            out = x4 + self.bn(branches)
+        return F.relu(out).unflatten(3, (h, w))
+
+    @torch.no_grad()
+    def fused_weight(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The single equivalent kernel ``(C, C, 2r+1, 1)`` (branches at their tap offsets, times
+        BN's eval-mode scale, + identity) and its bias (BN's shift; ``None`` without BN)."""
+        r = self.radius
+        ref = self.convs[0].weight
+        weight = torch.zeros(self.channels, self.channels, 2 * r + 1, 1, dtype=ref.dtype, device=ref.device)
+        half = (self.kernel_size - 1) // 2
+        for d, conv in zip(self.dilations, self.convs):
+            for tap in range(self.kernel_size):
+                weight[:, :, r + (tap - half) * d] += conv.weight[:, :, tap]
+        bias = None
+        if self.bn is not None:
+            scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
+            weight *= scale.to(weight.dtype)[:, None, None, None]
+            bias = (self.bn.bias - self.bn.running_mean * scale).to(weight.dtype)
+        weight[:, :, r, 0] += torch.eye(self.channels, dtype=ref.dtype, device=ref.device)
+        return weight, bias
+
+    @torch.no_grad()
+    def fuse(self) -> "TemporalAggregation":
+        """Replace the branches + identity by one conv (inference form). Idempotent."""
+        if self.fused is None:
+            weight, bias = self.fused_weight()
+            r = self.radius
+            conv = nn.Conv2d(self.channels, self.channels, kernel_size=(2 * r + 1, 1), padding=(r, 0),
+                             bias=bias is not None)
+            conv = conv.to(device=weight.device, dtype=weight.dtype)
+            conv.weight.copy_(weight)
+            if bias is not None:
+                conv.bias.copy_(bias)
+            if self.convs[0].weight.is_contiguous(memory_format=torch.channels_last):
+                conv = conv.to(memory_format=torch.channels_last)
+            self.fused = conv
+            del self.convs
+            self.convs = nn.ModuleList()
+            self.bn = None
+        return self
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, kernel_size={self.kernel_size}, dilations={self.dilations}, "
+                f"fused={self.fused is not None}")
+
+
+# -- the network (paper section 3.4, Fig. 3) --------------------------------------------------------
 
 
 def video_scores(frame_logits: torch.Tensor) -> torch.Tensor:
@@ -42,7 +264,7 @@ def to_channels_last(model: nn.Module) -> nn.Module:
     return model.to(memory_format=model.memory_format)
 
 
-def _init_2d(module: nn.Module) -> None:
+def init_2d(module: nn.Module) -> None:
     """torchvision's ResNet initialisation for the spatial path."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Conv3d)):
@@ -69,8 +291,8 @@ class TAN(nn.Module):
             ``True`` (default) random branches behind a BatchNorm whose scale starts at zero;
             ``False`` the branches themselves start at zero (the paper's literal reading).
         drop_rate: dropout before the classifier.
-        block: :class:`~tan_video.models.layers.Bottleneck` (ResNet-50/101/152) or
-            :class:`~tan_video.models.layers.BasicBlock` (the tiny models).
+        block: :class:`Bottleneck` (ResNet-50/101/152) or
+            :class:`BasicBlock` (the tiny models).
         stem_pool: the stem's 3x3/2 max-pool (ResNet's). ``False`` keeps level 1 at half the
             input resolution (the tiny models, whose 64 px frames would leave level 4 at 2x2).
     """
@@ -119,9 +341,9 @@ class TAN(nn.Module):
         self.num_features = in_ch
         self.drop = nn.Dropout(drop_rate)
         self.fc = nn.Linear(in_ch, num_classes)
-        _init_2d(self)
+        init_2d(self)
         for ta in self.temporal_modules():
-            ta.reset_parameters()  # identity at start, whatever _init_2d did
+            ta.reset_parameters()  # identity at start, whatever init_2d did
 
     @staticmethod
     def _make_layer(block, in_ch: int, planes: int, blocks: int, stride: int, norm_layer) -> nn.Sequential:
@@ -206,12 +428,12 @@ class TAN(nn.Module):
 
 # -- registered builders -----------------------------------------------------------------------
 # Table 4 varies depth through levels 3-4 only; ImageNet weights exist for the three depths.
-_DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
+DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 
 def _tan_resnet(depth: int, num_classes: int, levels, dilations, kernel_size: int, ta_norm: bool,
                 drop_rate: float) -> TAN:
-    model = TAN(_DEPTHS[depth], num_classes, levels=levels, dilations=dilations,
+    model = TAN(DEPTHS[depth], num_classes, levels=levels, dilations=dilations,
                 kernel_size=kernel_size, ta_norm=ta_norm, drop_rate=drop_rate)
     model.imagenet_weights = IMAGENET_RESNET[depth]
     return model

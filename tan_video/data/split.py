@@ -1,0 +1,73 @@
+"""A config's data as a split: class names, training and test annotations, and the video check.
+
+Used by training, evaluation, detection scoring and the demo, so that all of them read a
+dataset the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..errors import InputError
+from . import annotations as ann_io
+from .datasets import LabelListDataset, VideoResolver
+
+log = logging.getLogger(__name__)
+
+
+def read_split(cfg):
+    """(class names, training annotations, test annotations) as the config describes them.
+
+    Class names (and so K) come from the files whenever they are known: ``data.classes``; else the
+    names the reader found (MultiTHUMOS's class list, ActivityNet labels), over the training and
+    the test file together; only otherwise ``class_0 ... class_{K-1}`` with ``K = 1 + the largest
+    class id seen`` (or ``model.num_classes``), said in a one-line notice.
+    """
+    d = cfg.data
+    if cfg.train.mode == "single_label":
+        if not d.label_list:
+            raise InputError("train.mode=single_label needs data.label_list")
+        return LabelListDataset.class_names_of(d.label_list), [], []
+    if d.annotations is None:
+        raise InputError("data.annotations is not set in the config")
+    classes = ann_io.read_class_names(d.classes) if d.classes else None
+    anns = ann_io.read_annotations(d.annotations, format=d.format, class_base=d.class_base, classes=classes)
+    if d.test_annotations:
+        train = list(anns)
+        test_list = ann_io.read_annotations(d.test_annotations, format=d.format, class_base=d.class_base,
+                                            classes=classes if classes is not None else anns.class_names)
+        test = list(test_list)
+    else:
+        test_list = None
+        train = [a for a in anns if a.subset == "training"]
+        test = [a for a in anns if a.subset in ("testing", "validation")]
+    if classes is None and anns.class_names is not None:
+        classes = list(anns.class_names)
+        if test_list is not None and test_list.class_names not in (None, classes):
+            raise InputError(f"the test file names other classes than {d.annotations}; give data.classes",
+                             path=d.test_annotations)
+    if classes is None:
+        seen = 1 + max((c for a in train + test for c, _, _ in a.segments), default=-1)
+        k = cfg.model.num_classes or seen
+        classes = [f"class_{i}" for i in range(k)]
+        log.info("%s: no class list (data.classes); %d classes named class_0 ... class_%d", d.annotations, k, k - 1)
+    if not train:
+        raise InputError(f"{d.annotations}: no videos with subset 'training'")
+    return classes, train, test
+
+
+def check_videos(anns, videos) -> None:
+    """Fail before training starts, in one line, if any annotated video has no file."""
+    resolve = VideoResolver(videos)
+    missing = []
+    for a in anns:
+        try:
+            resolve(a.video_id)
+        except InputError:
+            missing.append(a.video_id)
+    if missing:
+        raise InputError(f"{len(missing)} of {len(anns)} annotated videos have no file or frame folder "
+                         f"(first: {missing[0]})", path=videos)
+
+
+__all__ = ["read_split", "check_videos"]
