@@ -1,12 +1,12 @@
 """How far the first optimiser steps move TAN-R50's features, by TA initialisation and warm-up.
 
-    python benchmarks/ta_first_steps.py [--steps 30] [--size 64] [--out benchmarks/results/ta_first_steps.json]
+    python benchmarks/ta_first_steps.py [--train all|ta] [--steps 10] [--size 32]
 
 No ImageNet file can be downloaded here, so the 2D path gets *calibrated random* weights: He-
 initialised convolutions whose BatchNorm statistics are set from a pass over random frames, so
 that every layer's activations are normalised as in a trained network. BatchNorm statistics are
 then frozen (as in a fine-tune), and the paper's recipe runs: Adam at lr 1e-4 on every
-parameter, BCE on random dense targets, batches of two 8-frame clips. After steps 1, 10 and
+parameter (``--train all``) or on the TA modules alone (``--train ta``), BCE on random dense targets, batches of two 8-frame clips. After steps 1, 10 and
 ``--steps`` the script records the relative change ``||y_t - y_0|| / ||y_0||`` of the level-4
 feature map on a fixed probe clip, for the TA modules as zero-initialised branches (``ta_norm=False``,
 the paper's literal reading) and behind a zero-scale BatchNorm (the default), each with no
@@ -49,7 +49,7 @@ def level4(model, clip):
         return model.forward_features(clip, return_levels=True)[1][-1]
 
 
-def run(ta_norm: bool, warmup: int, steps: int, size: int, state: dict) -> dict:
+def run(ta_norm: bool, warmup: int, steps: int, size: int, state: dict, train: str = "all") -> dict:
     torch.manual_seed(1)
     model = tv.create_model("tan_r50", num_classes=10, ta_norm=ta_norm)
     missing = model.load_state_dict(state, strict=False)
@@ -57,7 +57,9 @@ def run(ta_norm: bool, warmup: int, steps: int, size: int, state: dict) -> dict:
     model.eval()  # frozen BN statistics, no dropout
     probe = torch.randn(1, 3, 8, size, size, generator=torch.Generator().manual_seed(2))
     y0 = level4(model, probe)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+    params = ([p for ta in model.temporal_modules() for p in ta.parameters()] if train == "ta"
+              else list(model.parameters()))
+    opt = torch.optim.Adam(params, lr=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, LRSchedule(100 * steps, warmup=warmup, kind="step"))
     g = torch.Generator().manual_seed(3)
     out = {}
@@ -76,10 +78,12 @@ def run(ta_norm: bool, warmup: int, steps: int, size: int, state: dict) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=30)
-    p.add_argument("--size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--size", type=int, default=32)
     p.add_argument("--warmup-steps", type=int, default=50, help="warm-up length (5%% of a 1000-step run)")
-    p.add_argument("--out", default="benchmarks/results/ta_first_steps.json")
+    p.add_argument("--train", choices=["all", "ta"], default="all",
+                   help="all: every parameter (a fine-tune); ta: the TA modules alone (what the init controls)")
+    p.add_argument("--out", default=None, help="default: benchmarks/results/ta_first_steps_<train>.json")
     args = p.parse_args()
     torch.set_flush_denormal(True)
     base = calibrated(tv.create_model("tan_r50", num_classes=10, levels=()), args.size)
@@ -88,13 +92,15 @@ def main() -> None:
     for ta_norm in (False, True):
         for warmup in (0, args.warmup_steps):
             name = f"{'zero-scale BN (default)' if ta_norm else 'zero branches'}, warm-up {warmup}"
-            rows[name] = run(ta_norm, warmup, args.steps, args.size, state)
+            rows[name] = run(ta_norm, warmup, args.steps, args.size, state, args.train)
             print(name, {k: round(v, 4) for k, v in rows[name].items()}, flush=True)
-    result = {"relative_change_of_level4": rows, "lr": 1e-4, "steps": args.steps, "size": args.size,
+    out = args.out or f"benchmarks/results/ta_first_steps_{args.train}.json"
+    result = {"relative_change_of_level4": rows, "trained": args.train, "lr": 1e-4, "steps": args.steps,
+              "size": args.size,
               "warmup_steps": args.warmup_steps, "weights": "calibrated random (see the docstring)",
               "machine": machine_info()}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -253,7 +253,7 @@ def run_speed_bench(models=DEFAULT_MODELS, sizes=(112, 224), frames: int = 16, r
     """Everything above, in one process; returns the ``speed.json`` content.
 
     ``precisions``: ``("32", "bf16")`` where the CPU computes bf16 natively, else ``("32",)``:
-    without AVX512-BF16/AMX, bf16 convolutions fall back to a reference kernel, 6-70x slower than
+    without AVX512-BF16/AMX, bf16 convolutions fall back to a reference kernel, 2-19x slower than
     fp32 (``benchmarks/results/train_precision.json``), which says nothing about TAN. Pass
     ``("32", "bf16")`` to measure it anyway.
     """

@@ -67,7 +67,7 @@ class TrainConfig:
     accumulate: int = 1
     # Lightning's precision; "auto": bf16-mixed where the hardware computes bf16 natively (CPUs
     # with AVX512-BF16/AMX, GPUs with bf16), 16-mixed on other GPUs, else 32-true (see the README:
-    # emulated bf16 convolutions measured 6-10x slower than fp32 on an AVX2 CPU)
+    # emulated bf16 convolutions measured 2-19x slower than fp32 on an AVX2 CPU)
     precision: str = "auto"
     channels_last: bool = True
     max_steps: int = -1

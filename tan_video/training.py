@@ -276,7 +276,8 @@ def train_precision(t) -> str:
     ``auto``: ``bf16-mixed`` on a CUDA GPU with bf16 (``16-mixed`` on older GPUs) or on a CPU with
     native bf16 (:func:`~tan_video.inference.default_precision`), else ``32-true``. On a CPU
     without it, oneDNN has no bf16 convolution and PyTorch falls back to a reference kernel:
-    measured 6-10x *slower* than fp32 for the tiny models on the 2-core AVX2 machine.
+    measured 2-19x *slower* than fp32 for the tiny models on the 2-core AVX2 machine
+    (``benchmarks/results/train_precision.json``).
     """
     if t.precision != "auto":
         return t.precision

@@ -242,3 +242,31 @@ def test_lr_schedule_warms_up_linearly_then_decays_by_cosine_or_steps():
     assert pickle.loads(pickle.dumps(cos))(55) == cos(55)  # resumed runs rebuild it
     with pytest.raises(ValueError, match="unknown schedule"):
         LRSchedule(10, kind="linear")
+
+
+def test_terminal_shows_one_progress_bar_and_no_lightning_adverts(data, tmp_path):
+    cfg = write_config(tmp_path / "cfg.yaml", data, tmp_path / "quiet", epochs=2)
+    done = subprocess.run(CLI + ["train", "--config", str(cfg), "train.progress=true"], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    err = done.stderr
+    for noise in ("Tip:", "litlogger", "GPU available", "TPU available", "was configured so",
+                  "Loading `train_dataloader`"):
+        assert noise not in err, noise
+    # one bar for the whole run (both epochs), named after the run folder, ending at 6 of 6 steps
+    assert err.count("quiet: 100%") >= 1 and "6/6" in err and "Epoch 1" not in err
+
+
+def test_precision_auto_is_bf16_only_where_the_hardware_has_it(monkeypatch):
+    from tan_video.config import TrainConfig
+    from tan_video.training import train_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("tan_video.inference.default_precision", lambda: "bf16")
+    assert train_precision(TrainConfig()) == "bf16-mixed"
+    monkeypatch.setattr("tan_video.inference.default_precision", lambda: "32")
+    assert train_precision(TrainConfig()) == "32-true"
+    assert train_precision(TrainConfig(precision="bf16-mixed")) == "bf16-mixed"  # explicit: as given
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert train_precision(TrainConfig()) == "16-mixed"
