@@ -36,15 +36,20 @@ def save_model_file(path: str | Path, model: nn.Module, meta: dict) -> Path:
     return path
 
 
+def _safe_load(path: str | Path):
+    """``torch.load`` of plain tensors and literals only (Lightning stores the LR scheduler's
+    milestones as a Counter: that type alone is allowed besides)."""
+    with torch.serialization.safe_globals([collections.Counter]):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """``{"build_args", "state_dict", "class_names", "fps", "size", ...}`` from either kind of file."""
     path = Path(path)
     if not path.is_file():
         raise InputError("no such checkpoint", path=path)
     try:
-        # Lightning stores the LR scheduler's milestones as a Counter: allow just that type.
-        with torch.serialization.safe_globals([collections.Counter]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = _safe_load(path)
     except Exception as e:
         raise InputError(f"not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})",
                          path=path) from None
@@ -87,8 +92,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
 def training_progress(path: str | Path) -> tuple[int, int]:
     """(epoch, global step) stored in a Lightning training checkpoint (``last.ckpt``)."""
     try:
-        with torch.serialization.safe_globals([collections.Counter]):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = _safe_load(path)
         return int(obj["epoch"]), int(obj["global_step"])
     except Exception as e:
         raise InputError(f"not a resumable training checkpoint ({type(e).__name__})", path=path) from None

@@ -190,7 +190,7 @@ def evaluate_claims(claims, predictions: dict[str, list], class_names: list[str]
 
 def combine_seeds(per_seed: dict[int, list[dict]]) -> list[dict]:
     """One row per claim over several seeds: each seed's margin and interval, mean +- sample sd of the
-    margin, and a verdict that needs every seed to agree."""
+    margin, and a verdict that needs every seed to agree (not meaningful if any seed's was not)."""
     seeds = sorted(per_seed)
     keys = [r["key"] for r in per_seed[seeds[0]]]
     rows = []
@@ -209,6 +209,8 @@ def combine_seeds(per_seed: dict[int, list[dict]]) -> list[dict]:
                      "seeds": {str(s): {"margin": r["margin"], "ci95": r["ci95"], "verdict": r["verdict"]}
                                for s, r in runs.items()},
                      "verdict": agreed})
+        if any(r.get("meaningful") is False for r in runs.values()):
+            rows[-1]["meaningful"] = False
     return rows
 
 

@@ -23,7 +23,7 @@ def _cmd_demo(args) -> int:
 
     from . import claims
     from .demo import DEMO_MODELS, DemoData, demo_settings, results_markdown, run_demo, run_demo_seeds
-    from .demo import QUICK_NOTE, seed_summary_markdown
+    from .demo import QUICK_NOTE, result_groups, seed_summary_markdown
 
     keys = [m[0] for m in DEMO_MODELS]
     unknown = [k for k in args.models or [] if k not in keys]
@@ -55,8 +55,7 @@ def _cmd_demo(args) -> int:
               f"seed_*/")
         return 0
     results = run_demo(args.out, quick=args.quick, seed=args.seed, models=models, settings=settings, data=data)
-    groups = {c: v["group"] for c, v in results["dataset"]["classes"].items() if v.get("group")}
-    print(results_markdown(results, groups))
+    print(results_markdown(results, result_groups(results)))
     print(claims.claims_markdown(results["claims"], QUICK_NOTE if args.quick else ""), end="")
     print(f"total {results['total_seconds']:.0f} s; wrote {args.out}/results.json, results.md, claims.md, "
           f"per_class_ap.png, timelines/")

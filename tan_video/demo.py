@@ -136,7 +136,6 @@ def _prepare_data(out: Path, s: DemoSettings, seed: int, data: DemoData | None):
     from .data.split import read_split
 
     probe = demo_config(data, out, "tan_tiny", {}, s, seed, None)
-    probe.model.num_classes = None
     class_names, train, test = read_split(probe)
     if not test:
         raise InputError("no videos with subset 'testing' or 'validation': the comparison needs a test split",
@@ -216,12 +215,8 @@ def run_demo_seeds(out_dir: str | Path, seeds: list[int], quick: bool = False, s
     t0 = time.perf_counter()
     runs = {seed: run_demo(out / f"seed_{seed}", quick=quick, seed=seed, settings=settings, models=models,
                            train_overrides=train_overrides, data=data) for seed in seeds}
-    groups = {c: v["group"] for c, v in runs[seeds[0]]["dataset"]["classes"].items() if v.get("group")}
-    summary = seed_summary(list(runs.values()), groups)
+    summary = seed_summary(list(runs.values()), result_groups(runs[seeds[0]]))
     rows = claims_mod.combine_seeds({seed: r["claims"] for seed, r in runs.items()})
-    if quick:
-        for r in rows:
-            r["meaningful"] = False
     report = {"seeds": seeds, "summary": summary, "claims": rows, "runs": [str(out / f"seed_{s}") for s in seeds],
               "total_seconds": round(time.perf_counter() - t0, 1)}
     out.mkdir(parents=True, exist_ok=True)
@@ -229,6 +224,11 @@ def run_demo_seeds(out_dir: str | Path, seeds: list[int], quick: bool = False, s
     (out / "results.md").write_text(seed_summary_markdown(summary))
     (out / "claims.md").write_text(claims_mod.claims_markdown(rows, QUICK_NOTE if quick else ""))
     return report
+
+
+def result_groups(results: dict) -> dict[str, str]:
+    """Class name -> group of a ``results.json`` (empty for a user's dataset without groups)."""
+    return {c: v["group"] for c, v in results["dataset"]["classes"].items() if v.get("group")}
 
 
 def _timelines(folder: Path, predictions: dict, results: dict, class_names: list[str], n: int) -> None:

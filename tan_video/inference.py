@@ -334,7 +334,9 @@ def predict_video(model: nn.Module | str | os.PathLike, video: str | os.PathLike
     """Score one video in one call, streamed exactly as ``tan-video predict`` does.
 
     ``model``: a checkpoint path (``model.pt`` / ``.ckpt``), or a model with its ``meta`` (the
-    second value of :func:`tan_video.load_model`). ``fps`` overrides the checkpoint's sampling rate.
+    second value of :func:`tan_video.load_model`); a model passed in is put in inference form in
+    place (:func:`prepare_for_inference`: eval mode, fused TA modules, channels_last).
+    ``fps`` overrides the checkpoint's sampling rate.
     """
     if isinstance(model, (str, os.PathLike)):
         from .checkpoint import load_model
