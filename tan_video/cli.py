@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seeds", type=int, nargs="+", default=None, metavar="N",
                    help="run every seed into OUT/seed_N and write one report; a claim's verdict needs every seed")
     d.add_argument("--epochs", type=int, default=None,
-                   help="epochs per model (default 6, --quick 2); warm-up then cosine decay over all of them")
+                   help="epochs per model (default 14, --quick 2); warm-up then cosine decay over all of them")
     d.add_argument("--models", nargs="+", default=None, metavar="KEY",
                    help="train only these (default all: tan 2d_lstm 3d no_dilation level4_only)")
     d.add_argument("--data", default=None, metavar="ANNOTATIONS.json",

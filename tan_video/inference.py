@@ -22,9 +22,10 @@ its resolution. The result equals one pass over the whole video to float toleran
 The LSTM and strided-3D baselines have no bounded receptive field (``temporal_radius`` is
 None): they get one pass over the whole decoded video, as in evaluation, and memory does grow.
 
-Preprocessing is the one evaluation uses (:class:`tan_video.data.VideoDataset`): sample the
-``t_j = j / fps`` grid, resize the short side to ``meta["resize"]`` (default ``size * 8 / 7``)
-inside FFmpeg's scaler, centre-crop ``size``, ImageNet-normalise.
+Preprocessing is :class:`tan_video.data.preprocess.Preprocess`, the one rule that evaluation's
+:class:`~tan_video.data.VideoDataset` uses too: sample the ``t_j = j / fps`` grid, resize the
+short side to ``meta["resize"]`` (default ``size * 8 / 7``) inside FFmpeg's scaler, centre-crop
+``size``; ImageNet normalisation happens on the model's device (:func:`predict_logits`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.defaults import DEFAULT_FPS, NATIVE_FPS
-from .data.transforms import IMAGENET_MEAN, IMAGENET_STD, center_crop, normalize, to_clip
+from .data.preprocess import Preprocess
+from .data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from .errors import InputError
 from .models import to_channels_last
 
@@ -134,49 +135,6 @@ test_predict.py; measured 0.007 on the long-video benchmark)."""
 # --------------------------------------------------------------------------------------------
 # Preprocessing
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How frames reach the model; read from the checkpoint so it matches training.
-
-    fps: sampling rate of the ``j / fps`` grid.
-    short_side: resize target of the short side before cropping (None: native).
-    size: centre-crop side (None: no crop).
-    native_fps: frame rate assumed for folders of extracted frames (Charades: 24).
-    """
-
-    fps: float
-    short_side: int | None
-    size: int | None
-    native_fps: float = NATIVE_FPS
-
-    @classmethod
-    def from_meta(cls, meta: dict, fps: float | None = None, native_fps: float | None = None) -> "Preprocess":
-        """Evaluation's rule: ``resize`` if the checkpoint has one, else ``size * 8 / 7``; the frame
-        folders' rate: ``native_fps``, else the checkpoint's (``data.native_fps`` in training), else 24."""
-        if native_fps is None:
-            native_fps = float(meta.get("native_fps") or NATIVE_FPS)
-        size = meta.get("size")
-        size = int(size) if size is not None else None
-        resize = meta.get("resize")
-        from .data.datasets import default_resize
-
-        short_side = int(resize) if resize is not None else (default_resize(size) if size else None)
-        rate = float(fps if fps is not None else meta.get("fps", DEFAULT_FPS))
-        if not (math.isfinite(rate) and rate > 0):
-            raise InputError(f"--fps must be a positive number, got {rate}")
-        return cls(rate, short_side, size, native_fps)
-
-    def read(self, path: Path, **kwargs) -> tuple[torch.Tensor, np.ndarray]:
-        """Decode (part of) a video: uint8 clip ``(3, T, size, size)`` and times ``(T,)``."""
-        from .data.video import read_frames  # PyAV: only where video is read
-
-        frames, times = read_frames(path, self.fps, self.short_side, native_fps=self.native_fps, **kwargs)
-        clip = to_clip(frames)
-        if self.size is not None:
-            clip = center_crop(clip, self.size) if clip.shape[1] else clip.new_zeros(3, 0, self.size, self.size)
-        return clip.contiguous(), times
 
 
 def check_normalisation(meta: dict, path: object = None) -> None:

@@ -174,3 +174,15 @@ def test_seed_summary_is_mean_and_sample_sd_over_runs_that_differ_only_in_seed(d
         seed_summary(runs[:2] + [other])
     with pytest.raises(ValueError, match="the same seed twice"):
         seed_summary([runs[0], runs[0]])
+
+
+def test_the_demo_help_states_the_real_defaults():
+    import argparse
+
+    from tan_video.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    text = " ".join(commands.choices["demo"].format_help().split())
+    full, quick = DemoSettings(), DemoSettings.quick()
+    assert f"default {full.epochs}, --quick {quick.epochs}" in text
+    assert f"({quick.num_train} + {quick.num_test} videos, {quick.epochs} epochs)" in text

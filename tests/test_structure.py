@@ -98,3 +98,30 @@ def test_import_tan_video_and_build_a_model_without_pyav():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) > 0
+
+
+def test_render_a_synthetic_video_without_pyav():
+    # only the writer needs PyAV; the classes, painters and render_video do not
+    code = ("import sys; sys.modules['av'] = None\n"
+            "import numpy as np\n"
+            "from tan_video.data import synthetic\n"
+            "r = synthetic.render_video(np.random.default_rng(0), frames=8, size=32)\n"
+            "print(r.frames.shape, len(synthetic.CLASSES))\n"
+            "try:\n    synthetic.generate\nexcept ImportError:\n    print('writer needs PyAV')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["(8, 32, 32, 3) 14", "writer needs PyAV"]
+
+
+def longest_functions(path: Path, limit: int) -> list[str]:
+    """``name: lines`` for every function (nested ones too) longer than ``limit`` lines."""
+    tree = ast.parse(path.read_text(), str(path))
+    return [f"{node.name}: {node.end_lineno - node.lineno + 1}" for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > limit]
+
+
+def test_the_synthetic_benchmark_has_no_function_over_80_lines():
+    found = longest_functions(PACKAGE / "data" / "synthetic" / "render.py", 30)  # the finder itself works
+    assert [f.split(":")[0] for f in found] == ["render_video"], found
+    long = {p.name: longest_functions(p, 80) for p in (PACKAGE / "data" / "synthetic").glob("*.py")}
+    assert not any(long.values()), long

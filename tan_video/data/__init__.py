@@ -11,7 +11,8 @@ from .annotations import ANNOTATION_FORMATS, AnnotationList, read_annotations, r
 
 # name -> the submodule that defines it (imported on first access)
 _LAZY = {
-    "synthetic": None, "transforms": None, "datasets": None, "video": None, "split": None,
+    "synthetic": None, "transforms": None, "datasets": None, "video": None, "split": None, "preprocess": None,
+    "Preprocess": "preprocess",
     "ClipDataset": "datasets", "ClipSampler": "datasets", "LabelListDataset": "datasets", "VideoDataset": "datasets",
     "VideoResolver": "datasets", "VideoInfo": "video", "read_frames": "video", "read_frames_dir": "video",
     "read_video": "video", "sample_times": "video", "video_info": "video", "read_split": "split",

@@ -10,8 +10,13 @@ Pieces:
 - :class:`VideoResolver`: video id -> file (``<dir>/<id>.mp4`` or another extension) or frame
   folder (``<dir>/<id>/``), or any callable.
 - :class:`ClipSampler`: which ``clip_frames`` consecutive samples of a video form a clip
-  (random in training, centred in evaluation). Randomness comes from ``torch.randint`` on
-  torch's global RNG, which the DataLoader seeds differently in every worker and epoch.
+  (random in training, centred in evaluation).
+- :class:`EpochOrder`: the training order. Epoch ``e``'s permutation is a function of
+  ``(seed, e)``, and every item it yields carries its own seed, a function of ``(seed, e,
+  position)``, from which that item's clip position, crop and flip are drawn. Nothing depends
+  on which worker decodes an item, on how many workers there are, or on what ran before, so a
+  run resumed at any step sees exactly the data of an uninterrupted one. A plain integer index
+  (no seed) draws from torch's global RNG instead.
 - :class:`DecodedCache`: optional, bounded, per-process cache of decoded videos.
 - :class:`ClipDataset`, :class:`VideoDataset`, :class:`LabelListDataset`.
 
@@ -34,23 +39,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, DistributedSampler
 
 from .defaults import DEFAULT_FPS, NATIVE_FPS
 from ..errors import InputError
 from .annotations import VideoAnnotation, dense_targets, read_text_lines
+from .preprocess import Preprocess, default_resize
 from .transforms import CROP_SCALE, center_crop, random_hflip, random_resized_crop, to_clip
-from .video import VIDEO_EXTENSIONS, read_frames_dir, read_video, sample_times, video_info
+from .video import VIDEO_EXTENSIONS, sample_times, video_info
 
 log = logging.getLogger(__name__)
 
 VideoSource = str | os.PathLike | Callable[[str], str | os.PathLike]
 """A folder of videos / frame folders, or a callable mapping a video id to its path."""
-
-
-def default_resize(size: int) -> int:
-    """Short side before cropping when none is given: ``size * 8 / 7`` (256 for 224)."""
-    return round(size * 8 / 7)
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,15 +113,6 @@ class VideoResolver:
                 raise InputError(f"video {video_id}: several candidate files ({names})", path=root)
         raise InputError(f"video {video_id}: no file {video_id}.mp4 (or other video extension) and no "
                          "frame folder", path=root)
-
-
-def read_any(path: Path, fps: float, short_side: int | None, native_fps: float = NATIVE_FPS,
-             **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Frames ``(T, H, W, 3)`` and times ``(T,)`` from a video file or a frame folder."""
-    if path.is_dir():
-        kwargs.pop("seek", None)
-        return read_frames_dir(path, fps, native_fps, short_side, **kwargs)
-    return read_video(path, fps, short_side, **kwargs)
 
 
 def num_samples(path: Path, fps: float, native_fps: float = NATIVE_FPS) -> int:
@@ -214,6 +206,45 @@ class ClipSampler:
         return int(torch.randint(0, room + 1, (1,), generator=generator))
 
 
+def item_generator(index: int | tuple[int, int]) -> tuple[int, torch.Generator | None]:
+    """``(index, seed)`` from :class:`EpochOrder` -> the index and a generator seeded for this
+    item alone; a plain index -> ``(index, None)`` (torch's global RNG)."""
+    if isinstance(index, (tuple, list)):
+        i, seed = index
+        return int(i), torch.Generator().manual_seed(int(seed))
+    return int(index), None
+
+
+class EpochOrder(DistributedSampler):
+    """The training order: a pure function of ``(seed, epoch)``, sharded over ranks, resumable.
+
+    Epoch ``e`` visits a permutation drawn from ``seed + e`` (torch's
+    :class:`~torch.utils.data.DistributedSampler` rule: padded with repeats to a multiple of
+    ``num_replicas``, rank ``r`` taking every ``num_replicas``-th item from ``r``) and yields
+    ``(index, item_seed)`` pairs; the dataset draws that item's randomness from ``item_seed``
+    (:func:`item_generator`), a function of ``(seed, e, position)``. ``skip`` drops the first
+    items of the next epoch this rank would yield (a resume inside an epoch), once.
+
+    It is a ``DistributedSampler`` so that Lightning keeps it as it is under DDP rather than
+    wrapping it; ``num_replicas``/``rank`` are given, so no process group is needed.
+    """
+
+    def __init__(self, size: int, seed: int, num_replicas: int = 1, rank: int = 0, epoch: int = 0, skip: int = 0):
+        super().__init__(range(size), num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed)
+        self.set_epoch(epoch)
+        self.skip = int(skip)
+
+    def __iter__(self):
+        order = list(super().__iter__())
+        skip, self.skip = self.skip, 0
+        for position in range(skip, len(order)):
+            yield order[position], self.item_seed(position)
+
+    def item_seed(self, position: int) -> int:
+        """The seed of the item at ``position`` of this rank's order in the current epoch."""
+        return int(np.random.SeedSequence([self.seed, self.epoch, self.rank, position]).generate_state(1)[0])
+
+
 class _Padding:
     """Per-process counts of the short-video fallback, logged once per dataset."""
 
@@ -249,38 +280,39 @@ class _VideoBase(Dataset):
         self.size = size
         self.resize = resize if resize is not None else (default_resize(size) if size else None)
         self.native_fps = native_fps
+        self.prep = Preprocess(self.fps, self.resize, size, native_fps)  # decoding; VideoDataset's crop
         self.cache = _make_cache(cache)
 
     def _whole(self, path: Path) -> tuple[np.ndarray, np.ndarray]:
-        load = lambda: read_any(path, self.fps, self.resize, self.native_fps)  # noqa: E731
+        load = lambda: self.prep.decode(path)  # noqa: E731
         return self.cache.get((str(path), self.fps, self.resize), load) if self.cache else load()
 
-    def _augment(self, clip: torch.Tensor) -> torch.Tensor:
+    def _augment(self, clip: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Training: one random resized crop and flip for the whole clip; else the centre crop.
         ``crop_scale=(1, 1)`` turns the random crop off (the centre crop, as in testing)."""
         if not self.train or self.crop_scale[0] >= 1:
             clip = center_crop(clip, self.size)
-            return random_hflip(clip) if self.train and self.flip else clip
-        clip = random_resized_crop(clip, self.size, self.crop_scale, self.crop_ratio)
-        return random_hflip(clip) if self.flip else clip
+            return random_hflip(clip, generator=generator) if self.train and self.flip else clip
+        clip = random_resized_crop(clip, self.size, self.crop_scale, self.crop_ratio, generator)
+        return random_hflip(clip, generator=generator) if self.flip else clip
 
-    def _clip(self, path: Path, sampler: ClipSampler, padding: _Padding) -> tuple[np.ndarray, np.ndarray]:
+    def _clip(self, path: Path, sampler: ClipSampler, padding: _Padding,
+              generator: torch.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``clip_frames`` consecutive grid samples chosen by ``sampler`` (padded if short)."""
         n = sampler.clip_frames
         if self.cache is not None:
             frames, times = self._whole(path)
-            s = sampler(len(frames))
+            s = sampler(len(frames), generator)
             frames, times = frames[s:s + n], times[s:s + n]
         else:
             total = num_samples(path, self.fps, self.native_fps)
-            s = sampler(total)
-            frames, times = read_any(path, self.fps, self.resize, self.native_fps,
-                                     start=s / self.fps, max_frames=n)
+            s = sampler(total, generator)
+            frames, times = self.prep.decode(path, start=s / self.fps, max_frames=n)
             if len(frames) < n and s > 0:
                 # The header promised more than the stream holds: take the clip from what
                 # really decodes (rare: muxers that round durations up).
-                frames, times = read_any(path, self.fps, self.resize, self.native_fps)
-                s = sampler(len(frames))
+                frames, times = self.prep.decode(path)
+                s = sampler(len(frames), generator)
                 frames, times = frames[s:s + n], times[s:s + n]
         if len(frames) == 0:
             raise InputError("no frames at the requested sample times", path=path)
@@ -329,11 +361,12 @@ class ClipDataset(_VideoBase):
     def __len__(self) -> int:
         return len(self.annotations)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int | tuple[int, int]) -> dict[str, Any]:
+        index, generator = item_generator(index)
         ann = self.annotations[index]
         path = self.resolve(ann.video_id)
-        frames, times = self._clip(path, self.sampler, self._padding)
-        clip = self._augment(to_clip(frames))
+        frames, times = self._clip(path, self.sampler, self._padding, generator)
+        clip = self._augment(to_clip(frames), generator)
         return {
             "clip": clip.contiguous(),
             "targets": torch.from_numpy(dense_targets(ann, times, self.num_classes)),
@@ -386,12 +419,9 @@ class VideoDataset(_VideoBase):
             frames, times = self._whole(path)
         else:
             wanted = np.asarray(self.times(ann), dtype=np.float64)
-            frames, times = read_any(path, self.fps, self.resize, self.native_fps, times=wanted)
-        clip = to_clip(frames)
-        if self.size is not None:
-            clip = center_crop(clip, self.size)
+            frames, times = self.prep.decode(path, times=wanted)
         return {
-            "frames": clip.contiguous(),
+            "frames": self.prep.crop(frames),
             "targets": torch.from_numpy(dense_targets(ann, times, self.num_classes)),
             "times": torch.from_numpy(np.ascontiguousarray(times)),
             "video_id": ann.video_id,
@@ -528,13 +558,15 @@ class LabelListDataset(_VideoBase):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int | tuple[int, int]) -> dict[str, Any]:
+        index, generator = item_generator(index)
         video, label = self.items[index]
         path = self.resolve(video)
-        frames, times = self._clip(path, self.sampler, self._padding)
-        clip = self._augment(to_clip(frames))
+        frames, times = self._clip(path, self.sampler, self._padding, generator)
+        clip = self._augment(to_clip(frames), generator)
         return {"clip": clip.contiguous(), "label": label, "times": torch.from_numpy(times), "video_id": video}
 
 
-__all__ = ["VideoSource", "VideoResolver", "ClipSampler", "DecodedCache", "ClipDataset", "VideoDataset",
-           "LabelListDataset", "default_resize", "pad_to", "read_any", "num_samples"]
+__all__ = ["VideoSource", "VideoResolver", "ClipSampler", "DecodedCache", "ClipDataset", "VideoDataset", "EpochOrder",
+           "item_generator",
+           "LabelListDataset", "default_resize", "pad_to", "num_samples"]
