@@ -89,10 +89,16 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
     return model.to(device).eval(), meta
 
 
-def training_progress(path: str | Path) -> tuple[int, int]:
-    """(epoch, global step) stored in a Lightning training checkpoint (``last.ckpt``)."""
+def training_progress(path: str | Path) -> tuple[int, int, int]:
+    """Where a Lightning training checkpoint (``last.ckpt``) continues: ``(epoch, batch, global
+    step)``, the epoch and the batch in it counted from 0 (a checkpoint written at the end of an
+    epoch continues at batch 0 of the next)."""
     try:
         obj = _safe_load(path)
-        return int(obj["epoch"]), int(obj["global_step"])
+        step = int(obj["global_step"])
+        state = obj.get("callbacks", {}).get("ResumeState")
+        if state is not None:
+            return int(state["next_epoch"]), int(state["next_batch"]), step
+        return int(obj["epoch"]) + 1, 0, step  # older checkpoints: written at epoch ends only
     except Exception as e:
         raise InputError(f"not a resumable training checkpoint ({type(e).__name__})", path=path) from None

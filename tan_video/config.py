@@ -72,6 +72,7 @@ class TrainConfig:
     channels_last: bool = True
     max_steps: int = -1
     val_every: int = 1  # epochs between validations; 0: only at the end
+    checkpoint_every_steps: int = 0  # also write last.ckpt every N optimiser steps (0: only every epoch)
     seed: int = 0
     mode: str = "multilabel"  # multilabel (BCE on dense targets) | single_label (softmax, pretraining)
     out: str = "runs/default"

@@ -10,7 +10,9 @@
 
 Checkpoints are self-describing (:mod:`tan_video.checkpoint`). Writes are atomic: a checkpoint is
 written to a temporary name and moved into place, so a killed run never leaves half a file, and
-``resume=True`` continues from ``checkpoints/last.ckpt``.
+``resume=True`` continues from ``checkpoints/last.ckpt`` (every epoch, and every
+``train.checkpoint_every_steps`` steps when set) as the same run: bit-identical to one that was
+never stopped (:mod:`tan_video.resume`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from torch.utils.data import DataLoader
 
 from .checkpoint import load_checkpoint, save_model_file, training_progress
 from .config import Config, save_config
-from .data.datasets import ClipDataset, LabelListDataset, VideoDataset
+from .data.datasets import ClipDataset, EpochOrder, LabelListDataset, VideoDataset
 from .data.split import check_videos, read_split
 from .data.transforms import normalize
 from .errors import InputError
@@ -43,6 +45,7 @@ from .inference import predict_logits
 from .models import create_model, to_channels_last
 from .models import TemporalAggregation
 from .models.weights import IMAGENET_MEAN, IMAGENET_STD
+from .resume import ResumeState
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +68,10 @@ def _first_item(batch: list[dict]) -> dict:
 class TANDataModule(L.LightningDataModule):
     """Annotations -> train clips + whole test videos; the split comes from each video's subset."""
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, resume_state: ResumeState | None = None):
         super().__init__()
         self.cfg = cfg
+        self.resume_state = resume_state
         self.class_names, self.train_anns, self.test_anns = read_split(cfg)
         if cfg.train.mode != "single_label":
             check_videos(self.train_anns + self.test_anns, cfg.data.videos)
@@ -86,8 +90,19 @@ class TANDataModule(L.LightningDataModule):
             ds = ClipDataset(self.train_anns, d.videos, self.num_classes, fps=d.fps, clip_frames=d.clip_frames,
                              size=d.size, train=True, resize=d.resize, cache=d.cache_videos, flip=d.flip,
                              native_fps=d.native_fps, **_crop(d))
-        return DataLoader(ds, batch_size=t.batch_size, shuffle=True, drop_last=len(ds) > t.batch_size,
-                          num_workers=d.num_workers, persistent_workers=d.num_workers > 0)
+        return DataLoader(ds, sampler=self.training_order(len(ds)), batch_size=t.batch_size,
+                          drop_last=len(ds) > t.batch_size * self._world_size(), num_workers=d.num_workers,
+                          persistent_workers=d.num_workers > 0,
+                          generator=torch.Generator().manual_seed(t.seed))  # the workers' base seed
+
+    def _world_size(self) -> int:
+        return self.trainer.world_size if self.trainer is not None else 1
+
+    def training_order(self, size: int) -> EpochOrder:
+        """This rank's order, starting where the run is (a resume skips the batches already done)."""
+        world, rank = self._world_size(), (self.trainer.global_rank if self.trainer is not None else 0)
+        epoch, batches = self.resume_state.start(world) if self.resume_state is not None else (0, 0)
+        return EpochOrder(size, self.cfg.train.seed, world, rank, epoch=epoch, skip=batches * self.cfg.train.batch_size)
 
     def val_dataloader(self) -> DataLoader:
         d = self.cfg.data
@@ -350,22 +365,14 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
     save_config(cfg, out / "config.yaml")
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     torch.set_flush_denormal(True)  # late low-lr steps measured ~5x slower on denormal floats
-    dm = TANDataModule(cfg)
+    resume_state = ResumeState()
+    dm = TANDataModule(cfg, resume_state)
     module = build_module(cfg, dm.class_names)
     ckpt_dir = out / "checkpoints"
-    ckpt_path = None
-    if resume:
-        if not (ckpt_dir / "last.ckpt").is_file():
-            raise InputError(f"nothing to resume: {ckpt_dir / 'last.ckpt'} does not exist")
-        ckpt_path = str(ckpt_dir / "last.ckpt")
-        epoch, step = training_progress(ckpt_path)
-        log.info("%s: resuming after epoch %d (step %d)", ckpt_path, epoch, step)
+    ckpt_path, resumed_at = _resume_from(ckpt_dir) if resume else (None, 0)
     t = cfg.train
-    # One rolling checkpoint, last.ckpt, rewritten (atomically) at the end of every epoch; not tied
-    # to validation, which may be rare. (save_last alone only writes after a top-k save.)
-    checkpoint = ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None, every_n_epochs=1,
-                                 save_on_train_epoch_end=True, enable_version_counter=False)
-    cbs = [checkpoint] + ([StepProgress(t.progress_label or out.name, t.log_every)] if t.progress else []) + (callbacks or [])
+    checkpoints = _checkpoint_callbacks(ckpt_dir, t.checkpoint_every_steps)
+    cbs = [resume_state, *checkpoints] + ([StepProgress(t.progress_label or out.name, t.log_every)] if t.progress else []) + (callbacks or [])
     if t.log_samples:
         cbs.append(SampleLog(out / "logs"))
     has_val = bool(dm.test_anns) and t.mode != "single_label"
@@ -373,7 +380,11 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
         max_epochs=t.epochs, max_steps=t.max_steps, precision=train_precision(t), accumulate_grad_batches=t.accumulate,
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
         default_root_dir=str(out), callbacks=cbs, plugins=[AtomicCheckpointIO()],
-        logger=[CSVLogger(str(out), name="logs", version=""), TensorBoardLogger(str(out), name="tb", version="")],
+        # a resumed run logs beside the first part (CSVLogger would overwrite its metrics.csv)
+        # (written every log_every steps, so that a killed run keeps its log)
+        logger=[CSVLogger(str(out), name="logs", version=f"resumed_{resumed_at}" if ckpt_path else "",
+                          flush_logs_every_n_steps=t.log_every),
+                TensorBoardLogger(str(out), name="tb", version="")],
         # val_every=0: no validation during fit (one validation pass follows it)
         check_val_every_n_epoch=t.val_every if t.val_every else t.epochs + 1,
         limit_val_batches=1.0 if has_val else 0, num_sanity_val_steps=0,
@@ -383,6 +394,11 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
     with warnings.catch_warnings():
         # Lightning's advice about logging intervals and its own deprecations are not the user's business
         warnings.filterwarnings("ignore", message=".*(log_every_n_steps|LeafSpec|does not have many workers).*")
+        # validation metrics are computed once from every rank's gathered predictions, so syncing them is moot
+        warnings.filterwarnings("ignore", message=".*sync_dist=True.*")
+        # a resume inside an epoch is exact here (EpochOrder skips the batches done), and the
+        # checkpoint folder of a resumed run is expected to exist
+        warnings.filterwarnings("ignore", message=".*(ended before the epoch ended|Checkpoint directory .* exists).*")
         start = time.perf_counter()
         trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
         train_seconds = time.perf_counter() - start
@@ -401,6 +417,31 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
         if module.last_metrics:
             (out / "metrics.json").write_text(json.dumps(module.last_metrics, indent=2) + "\n")
     return result
+
+
+def _resume_from(ckpt_dir: Path) -> tuple[str, int]:
+    """``last.ckpt`` and the step it was written at."""
+    last = ckpt_dir / "last.ckpt"
+    if not last.is_file():
+        raise InputError(f"nothing to resume: {last} does not exist")
+    epoch, batch, step = training_progress(last)
+    log.info("%s: resuming after step %d, at epoch %d batch %d (counted from 0)", last, step, epoch, batch)
+    return str(last), step
+
+
+def _checkpoint_callbacks(ckpt_dir: Path, every_steps: int) -> list[ModelCheckpoint]:
+    """One rolling checkpoint, ``last.ckpt``, rewritten (atomically) at the end of every epoch and,
+    with ``every_steps``, every that many optimiser steps too; not tied to validation, which may
+    be rare. (``save_last`` alone only writes after a top-k save; Lightning keeps the epoch and
+    the step triggers in separate callbacks.)"""
+    if every_steps < 0:
+        raise InputError(f"train.checkpoint_every_steps must be >= 0, got {every_steps}")
+    out = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None, every_n_epochs=1,
+                           save_on_train_epoch_end=True, enable_version_counter=False)]
+    if every_steps:
+        out.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1, monitor=None,
+                                   every_n_train_steps=every_steps, enable_version_counter=False))
+    return out
 
 
 def _scalars(m: dict | None) -> dict:

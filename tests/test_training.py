@@ -122,32 +122,122 @@ def test_tiny_tan_learns_well_above_chance(tmp_path):
     assert m["frame_map"] > chance + 0.3, (m["frame_map"], chance)
 
 
+def kill_inside_an_epoch(cmd: list[str], last: Path, steps_per_epoch: int, env=None) -> int:
+    """Run ``cmd``, SIGKILL it once ``last`` holds a checkpoint written inside an epoch (not at its
+    end); return that checkpoint's step."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            env=env)
+    step, seen = None, None
+    try:
+        deadline = time.time() + 240
+        while proc.poll() is None and time.time() < deadline:
+            try:
+                stamp = last.stat().st_mtime_ns
+                if stamp != seen:
+                    seen = stamp
+                    step = training_progress(last)[2]
+                    if step >= steps_per_epoch and step % steps_per_epoch:
+                        break
+            except FileNotFoundError:
+                pass  # not written yet
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert step is not None and step % steps_per_epoch, f"no checkpoint inside an epoch before the run ended ({step})"
+    return step
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory):
+    """The metrics of runs never stopped, by precision (6 epochs of 3 steps, one checkpoint a step)."""
+    out = {}
+    for precision in ("32-true", "bf16-mixed"):
+        root = tmp_path_factory.mktemp(f"full_{precision}")
+        cfg = load_config(write_config(root / "cfg.yaml", data, root / "run", epochs=6, precision=precision,
+                                       checkpoint_every_steps=1))
+        out[precision] = fit(cfg)["metrics"]
+    return out
+
+
 @pytest.mark.slow
-def test_killed_run_resumes_from_its_last_checkpoint(data, tmp_path):
-    cfg = write_config(tmp_path / "cfg.yaml", data, tmp_path / "run", epochs=30)
+@pytest.mark.parametrize("precision,workers", [("32-true", 0), ("32-true", 2), ("bf16-mixed", 0), ("bf16-mixed", 2)])
+def test_a_run_killed_inside_an_epoch_resumes_bit_identical(data, tmp_path, uninterrupted, precision, workers):
+    cfg = write_config(tmp_path / "cfg.yaml", data, tmp_path / "run", epochs=6, precision=precision,
+                       checkpoint_every_steps=1, log_every=1)
+    cfg.write_text(cfg.read_text().replace("num_workers: 0", f"num_workers: {workers}"))
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    killed_at = kill_inside_an_epoch(CLI + ["train", "--config", str(cfg)], last, steps_per_epoch=3)
+    epoch, batch, step = training_progress(last)
+    assert (epoch, batch, step) == (killed_at // 3, killed_at % 3, killed_at)
+    done = subprocess.run(CLI + ["train", "--config", str(cfg), "--resume"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"resuming after step {step}, at epoch {epoch} batch {batch}" in done.stderr
+    assert "not resumable" not in done.stderr  # Lightning's warning is moot here, and silenced
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["global_step"] == 18  # continued, not restarted
+    resumed = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    # the same run: every AP equal to the last bit (workers do not matter: items carry their seeds)
+    assert resumed["per_class_ap"] == uninterrupted[precision]["per_class_ap"]
+    assert resumed["frame_map"] == uninterrupted[precision]["frame_map"]
+    assert (tmp_path / "run" / "logs" / "metrics.csv").is_file()  # the first part's log is kept
+    assert list((tmp_path / "run" / "logs").glob(f"resumed_{step}/metrics.csv"))
+
+
+@pytest.mark.slow
+def test_a_run_killed_between_epochs_resumes_bit_identical(data, tmp_path, uninterrupted):
+    cfg = write_config(tmp_path / "cfg.yaml", data, tmp_path / "run", epochs=6, precision="32-true")
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     proc = subprocess.Popen(CLI + ["train", "--config", str(cfg)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.time() + 120
         while not last.exists() and time.time() < deadline:
-            time.sleep(0.2)
-        time.sleep(1.0)  # let it get past the first checkpoint
+            time.sleep(0.05)
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert last.exists(), "no checkpoint before the kill"
-    # whatever moment the kill hit, the file under the real name is complete (atomic rename)
-    killed_at = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
-    assert 0 < killed_at < 30 * 3
-    epoch, step = training_progress(last)
-    done = subprocess.run(CLI + ["train", "--config", str(cfg), "--resume", "train.epochs=" + str(killed_at // 3 + 2)],
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["global_step"] == (killed_at // 3 + 2) * 3  # continued, not restarted
-    assert step == killed_at
-    assert f"resuming after epoch {epoch} (step {step})" in done.stderr
+    epoch, batch, step = training_progress(last)
+    assert batch == 0 and step == 3 * epoch and 0 < step < 18
+    assert subprocess.run(CLI + ["train", "--config", str(cfg), "--resume"], capture_output=True,
+                          timeout=300).returncode == 0
+    resumed = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert resumed["per_class_ap"] == uninterrupted["32-true"]["per_class_ap"]
+
+
+def test_training_order_is_a_function_of_seed_epoch_and_position():
+    from tan_video.data.datasets import EpochOrder
+
+    a, b = EpochOrder(10, seed=5), EpochOrder(10, seed=5, epoch=1)
+    first = list(a)
+    assert sorted(i for i, _ in first) == list(range(10))
+    assert list(a) == first  # iterating again changes nothing
+    a.set_epoch(1)
+    assert list(a) == list(b) != first
+    assert list(EpochOrder(10, seed=5, epoch=1, skip=4)) == list(b)[4:]  # a resume inside the epoch
+    shards = [list(EpochOrder(10, seed=5, num_replicas=2, rank=r)) for r in (0, 1)]
+    assert sorted(i for s in shards for i, _ in s) == list(range(10))  # every item once over the ranks
+    assert len({seed for s in shards for _, seed in s}) == 10  # each item its own seed
+
+
+def test_an_item_seed_decides_the_clip_whatever_ran_before(data):
+    from tan_video.data import ClipDataset, read_annotations
+
+    anns = [a for a in read_annotations(data / "annotations.json", "dense_json") if a.subset == "training"]
+    ds = ClipDataset(anns, data / "videos", K, fps=8, clip_frames=4, size=24, resize=32, train=True)
+    first = ds[(2, 1234)]
+    torch.manual_seed(99)
+    ds[(1, 7)]
+    again = ds[(2, 1234)]
+    assert torch.equal(first["clip"], again["clip"]) and torch.equal(first["times"], again["times"])
+    assert any(not torch.equal(first["clip"], ds[(2, s)]["clip"]) for s in range(1, 6))
+
+
+def test_negative_checkpoint_interval_is_a_one_line_error(data, tmp_path, capsys):
+    cfg = write_config(tmp_path / "cfg.yaml", data, tmp_path / "run", checkpoint_every_steps=-1)
+    assert main(["train", "--config", str(cfg)]) == 2
+    assert "train.checkpoint_every_steps must be >= 0" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -165,6 +255,26 @@ def test_ddp_two_cpu_processes_see_disjoint_data(data, tmp_path):
     assert len(seen[0] | seen[1]) == 12  # together they cover the training set once
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert m["num_videos"] == 6  # the test videos gathered from both processes, each once
+
+
+@pytest.mark.slow
+def test_ddp_run_killed_inside_an_epoch_resumes_bit_identical(data, tmp_path):
+    # 2 CPU processes, 6 videos each, batches of 2: 3 steps an epoch; each rank's state is restored
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    metrics = {}
+    for name, port in (("full", 29535), ("killed", 29536)):
+        cfg = write_config(tmp_path / f"{name}.yaml", data, tmp_path / name, epochs=4, batch_size=2,
+                           checkpoint_every_steps=1, devices=2, strategy="ddp", accelerator="cpu")
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={port}",
+               "-m", "tan_video.cli", "train", "--config", str(cfg)]
+        if name == "killed":
+            kill_inside_an_epoch(cmd, tmp_path / name / "checkpoints" / "last.ckpt", steps_per_epoch=3, env=env)
+            cmd = cmd + ["--resume"]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+        assert done.returncode == 0, done.stderr[-3000:]
+        metrics[name] = json.loads((tmp_path / name / "metrics.json").read_text())
+    assert metrics["killed"]["per_class_ap"] == metrics["full"]["per_class_ap"]
+    assert metrics["killed"]["num_videos"] == 6
 
 
 def test_single_label_pretraining_then_finetuning_with_a_new_head(data, tmp_path):
