@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model from a YAML config (paper recipes in configs/)")
     t.add_argument("--config", required=True, help="YAML config file")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt as the same run (bit-identical to one never stopped)")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.epochs=5 model.name=tan_r101")
     t.set_defaults(func=_cmd_train)
 

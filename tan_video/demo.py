@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from . import claims as claims_mod
 from .complexity import count_macs, count_params
 from .config import Config, DataConfig, ModelConfig, TrainConfig
 from .data import synthetic
+from .data.split import read_split
 from .errors import InputError
+from .evaluation import load_predictions, save_predictions
 from .models import create_model
 from .training import fit
 from .viz import plot_per_class_ap, plot_timeline
@@ -58,6 +62,7 @@ class DemoSettings:
     flip: bool = True
     timelines: int = 4
     bootstrap: int = 1000
+    checkpoint_every: int = 50  # steps between checkpoints: a demo killed part-way loses at most this many
 
     @classmethod
     def quick(cls) -> "DemoSettings":
@@ -107,13 +112,41 @@ def demo_config(data_dir: Path | DemoData, out: Path, name: str, args: dict, s: 
         train=TrainConfig(epochs=s.epochs, lr=s.lr, schedule=s.schedule, warmup=s.warmup,
                           lr_steps=[max(1, int(s.epochs * 0.75))], batch_size=s.batch_size,
                           precision=s.precision, out=str(out), seed=seed, val_every=0, log_every=10,
-                          progress_label=out.name),
+                          progress_label=out.name, checkpoint_every_steps=s.checkpoint_every),
     )
     for key, value in (train_overrides or {}).items():
         if not hasattr(cfg.train, key):
             raise ValueError(f"unknown train setting {key!r}")
         setattr(cfg.train, key, value)
     return cfg
+
+
+def train_or_reuse(cfg: Config) -> dict:
+    """Train one model, or take up what an earlier run of the same command left in ``cfg.train.out``.
+
+    A model finished with the same configuration (its ``demo_run.json`` and ``predictions.npz``)
+    is reused as it is; one killed part-way resumes from its ``last.ckpt`` (bit-identical to an
+    uninterrupted run); anything else trains from the start. Returns ``fit``'s ``metrics``,
+    ``global_step``, ``train_seconds`` (of this invocation's part) and ``predictions``.
+    """
+    out = Path(cfg.train.out)
+    record, preds = out / "demo_run.json", out / "predictions.npz"
+    same = (out / "config.yaml").is_file() and (yaml.safe_load((out / "config.yaml").read_text())
+                                                 == yaml.safe_load(yaml.safe_dump(cfg.to_dict(), sort_keys=False)))
+    if same and record.is_file() and preds.is_file():
+        log.info("%s: finished by an earlier run, reused", out)
+        done = json.loads(record.read_text())
+        return {**done, "predictions": load_predictions(preds, read_split(cfg)[2])}
+    record.unlink(missing_ok=True)
+    preds.unlink(missing_ok=True)
+    resume = same and (out / "checkpoints" / "last.ckpt").is_file()
+    run = fit(cfg, resume=resume)
+    done = {"metrics": run["metrics"], "global_step": run["global_step"], "train_seconds": run["train_seconds"]}
+    save_predictions(preds, run["predictions"])
+    tmp = record.with_name(record.name + ".tmp")
+    tmp.write_text(json.dumps(done, indent=1) + "\n")
+    os.replace(tmp, record)  # last: a model counts as finished only once both files are complete
+    return {**done, "predictions": run["predictions"]}
 
 
 QUICK_NOTE = ("--quick is a smoke test of the whole pipeline: at its budget the models are far from "
@@ -133,8 +166,6 @@ def _prepare_data(out: Path, s: DemoSettings, seed: int, data: DemoData | None):
                    "generation_seconds": round(time.perf_counter() - t0, 1),
                    "classes": {c.name: {"group": c.group, "definition": c.definition} for c in synthetic.CLASSES}}
         return data_dir, class_names, groups, dataset
-    from .data.split import read_split
-
     probe = demo_config(data, out, "tan_tiny", {}, s, seed, None)
     class_names, train, test = read_split(probe)
     if not test:
@@ -171,7 +202,7 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, seed: int =
     for key, label, name, args in models:
         log.info("== %s ==", label)
         cfg = demo_config(source, out / "runs" / key, name, args, s, seed, len(class_names), train_overrides)
-        run = fit(cfg)
+        run = train_or_reuse(cfg)
         m = run["metrics"]
         steps = run["global_step"]
         model = create_model(name, num_classes=len(class_names), **args)

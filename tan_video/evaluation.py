@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +59,28 @@ def localize_scores(pred: VideoPrediction) -> tuple[np.ndarray, np.ndarray]:
     times25 = metrics.charades_localize_times(pred.annotation.duration)
     nearest = np.abs(pred.times[None, :] - times25[:, None]).argmin(axis=1)
     return pred.scores[nearest], dense_targets(pred.annotation, times25, pred.scores.shape[1])
+
+
+def save_predictions(path: str | Path, preds: list[VideoPrediction]) -> None:
+    """The dense scores of every video, as ``.npz`` (``<video_id>/times``, ``<video_id>/scores``),
+    written atomically."""
+    path = Path(path)
+    arrays = {}
+    for p in preds:
+        arrays[f"{p.video_id}/times"], arrays[f"{p.video_id}/scores"] = p.times, p.scores
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)
+
+
+def load_predictions(path: str | Path, annotations: list[VideoAnnotation]) -> list[VideoPrediction]:
+    """:func:`save_predictions`'s file back, joined to ``annotations`` by video id (in their order)."""
+    with np.load(path) as z:
+        try:
+            return [VideoPrediction(a, z[f"{a.video_id}/times"], z[f"{a.video_id}/scores"]) for a in annotations]
+        except KeyError as e:
+            raise InputError(f"no predictions for video {e.args[0].split('/')[0]!r}", path=path) from None
 
 
 def compute_metrics(preds: list[VideoPrediction], class_names: list[str], protocol: str = "frames") -> dict:

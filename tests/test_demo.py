@@ -186,3 +186,42 @@ def test_the_demo_help_states_the_real_defaults():
     full, quick = DemoSettings(), DemoSettings.quick()
     assert f"default {full.epochs}, --quick {quick.epochs}" in text
     assert f"({quick.num_train} + {quick.num_test} videos, {quick.epochs} epochs)" in text
+
+
+@pytest.mark.slow
+def test_a_demo_killed_part_way_and_run_again_ends_with_the_same_report(demo, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out, full = demo
+    again = tmp_path / "again"
+    settings = {k: v for k, v in vars(TINY).items()}
+    settings["checkpoint_every"] = 1
+    code = ("import logging; logging.basicConfig(level=logging.INFO)\n"
+            "from tan_video.demo import DemoSettings, run_demo, DEMO_MODELS\n"
+            f"s = DemoSettings(**{settings!r})\n"
+            "run_demo(%r, seed=3, settings=s, models=[m for m in DEMO_MODELS if m[0] in ('tan', '3d')])\n" % str(again))
+    second = again / "runs" / "3d" / "checkpoints" / "last.ckpt"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.time() + 240
+        while not second.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert second.exists() and not (again / "results.json").exists(), "not killed while training the second model"
+    finished = (again / "runs" / "tan" / "demo_run.json").stat().st_mtime_ns
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "finished by an earlier run, reused" in done.stderr
+    assert (again / "runs" / "tan" / "demo_run.json").stat().st_mtime_ns == finished  # kept, not retrained
+    resumed = json.loads((again / "results.json").read_text())
+    for key in ("tan", "3d"):
+        for field in ("frame_map", "video_map", "per_class_ap", "steps"):
+            assert resumed["models"][key][field] == full["models"][key][field], (key, field)
+    assert [r["margin"] for r in resumed["claims"]] == [r["margin"] for r in full["claims"]]

@@ -13,7 +13,8 @@ from .annotations import ANNOTATION_FORMATS, AnnotationList, read_annotations, r
 _LAZY = {
     "synthetic": None, "transforms": None, "datasets": None, "video": None, "split": None, "preprocess": None,
     "Preprocess": "preprocess",
-    "ClipDataset": "datasets", "ClipSampler": "datasets", "LabelListDataset": "datasets", "VideoDataset": "datasets",
+    "ClipDataset": "datasets", "ClipSampler": "datasets", "EpochOrder": "datasets", "LabelListDataset": "datasets",
+    "VideoDataset": "datasets",
     "VideoResolver": "datasets", "VideoInfo": "video", "read_frames": "video", "read_frames_dir": "video",
     "read_video": "video", "sample_times": "video", "video_info": "video", "read_split": "split",
     "check_videos": "split",
