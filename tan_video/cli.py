@@ -90,7 +90,8 @@ def _cmd_evaluate(args) -> int:
         return 0
     if not args.checkpoint:
         raise InputError("evaluate needs --checkpoint (or --detections to score a detection file)")
-    result = evaluate(cfg, args.checkpoint, args.out, precision=args.precision, progress=not args.no_progress)
+    result = evaluate(cfg, args.checkpoint, args.out, precision=args.precision, progress=not args.no_progress,
+                      device=args.device)
     for key in ("frame_map", "video_map", "charades_localize_map"):
         if key in result:
             print(f"{key:24s} {100 * result[key]:6.2f}   ({result['protocols'][key]})")
@@ -151,7 +152,7 @@ def _cmd_predict(args) -> int:
     options = PredictOptions(fps=args.fps, threshold=args.threshold, min_frames=args.min_frames,
                              merge_gap=args.merge_gap, annotations=args.annotations, format=args.format,
                              class_base=args.class_base, proposals=args.proposals, top_k=args.top_k,
-                             precision=args.precision, chunk=args.chunk, window=args.window,
+                             precision=args.precision, device=args.device, chunk=args.chunk, window=args.window,
                              progress=not args.no_progress, timeline=not args.no_timeline)
     report = predict_videos(args.videos, args.checkpoint, args.out, options)
     print(summary_table(report), end="")
@@ -217,8 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--detections", help="ActivityNet detection JSON (tan-video predict --proposals): detection mAP "
                    "against the config's test annotations at tIoU 0.3-0.7")
     e.add_argument("--out", default=None, help="output folder (default: beside the checkpoint, eval/)")
-    e.add_argument("--precision", default="auto", choices=["auto", "32", "bf16"],
-                   help="inference precision; auto: bf16 on CPUs with native bf16, else 32 (default: auto)")
+    e.add_argument("--precision", default="auto", choices=["auto", "32", "bf16", "16"],
+                   help="inference precision; auto: bf16 on GPUs that compute it (else 16) and on CPUs with native "
+                   "bf16, else 32 (default: auto)")
+    e.add_argument("--device", default="auto", help="auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N")
     e.add_argument("--no-progress", action="store_true")
     e.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     e.set_defaults(func=_cmd_evaluate)
@@ -252,8 +255,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--class-base", type=int, default=0, help="id of the first class in the annotation file")
     pr.add_argument("--proposals", default=None, help="ActivityNet-style proposals JSON -> OUT/detections.json")
     pr.add_argument("--top-k", type=int, default=None, help="classes kept per proposal (default: all)")
-    pr.add_argument("--precision", default="auto", choices=["auto", "32", "bf16"],
-                    help="inference precision; auto: bf16 on CPUs with native bf16 (measured 2x faster), else 32")
+    pr.add_argument("--precision", default="auto", choices=["auto", "32", "bf16", "16"],
+                    help="inference precision; auto: bf16 on GPUs that compute it (else 16) and on CPUs with native "
+                    "bf16 (measured 2x faster), else 32")
+    pr.add_argument("--device", default="auto", help="auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N")
     pr.add_argument("--chunk", type=int, default=64, help="output frames per forward pass")
     pr.add_argument("--window", type=int, default=256, help="sampled frames decoded per read")
     pr.add_argument("--no-progress", action="store_true")

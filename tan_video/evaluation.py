@@ -155,38 +155,49 @@ def evaluate_detections(cfg, detections_path: str | Path, out_dir: str | Path | 
 
 
 # -- scoring a checkpoint -------------------------------------------------------------------------
-def predict_dataset(model, dataset, precision: str = "32", progress: bool = False) -> list[VideoPrediction]:
-    """Dense probabilities for every video of a :class:`~tan_video.data.VideoDataset` (exact chunks)."""
+def predict_dataset(model, dataset, precision: str = "32", progress: bool = False,
+                    num_workers: int = 0) -> list[VideoPrediction]:
+    """Dense probabilities for every video of a :class:`~tan_video.data.VideoDataset` (exact chunks).
+
+    ``num_workers`` > 0 decodes the next videos in DataLoader worker processes while the model
+    scores this one (pinned memory when the model is on a GPU); the results are the same.
+    """
     import torch
+    from torch.utils.data import DataLoader
 
     from .inference import predict_logits
 
-    preds = []
-    items = range(len(dataset))
+    cuda = next(model.parameters()).device.type == "cuda"
+    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers, pin_memory=cuda)
+    items = loader
     if progress:
         from tqdm import tqdm
 
-        items = tqdm(items, desc="videos", unit="video")
-    for i in items:
-        item = dataset[i]
+        items = tqdm(loader, desc="videos", unit="video")
+    preds = []
+    for item in items:
         logits = predict_logits(model, item["frames"], precision=precision)
         preds.append(VideoPrediction(item["annotation"], item["times"].numpy(), torch.sigmoid(logits).numpy()))
     return preds
 
 
 def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, precision: str = "auto",
-             progress: bool = True) -> dict:
+             progress: bool = True, device: str = "auto") -> dict:
     """Score a checkpoint on the config's test videos; write metrics and submission files.
 
-    ``precision="auto"`` is bf16 on CPUs with native bf16 (see :func:`~tan_video.inference.default_precision`);
-    the precision used is recorded in the result (and ``metrics.json``).
+    ``device``: ``auto`` (the first GPU when there is one), ``cpu``, ``cuda``, ``cuda:N``.
+    ``precision="auto"``: bf16 on GPUs that compute it (fp16 on others) and on CPUs with native
+    bf16, else fp32 (:func:`~tan_video.inference.default_precision`). Videos are decoded in
+    ``data.num_workers`` worker processes while the model runs. The device and precision used
+    are recorded in the result (and ``metrics.json``).
     """
     from .checkpoint import build_model_from_checkpoint
     from .data.datasets import VideoDataset
     from .data.split import read_split
-    from .inference import prepare_for_inference, resolve_precision
+    from .inference import prepare_for_inference, resolve_device, resolve_precision
 
-    precision = resolve_precision(precision)
+    device = resolve_device(device)
+    precision = resolve_precision(precision, device)
     class_names, _, test = read_split(cfg)
     if not test:
         raise InputError(f"{cfg.data.annotations}: no videos with subset 'testing' or 'validation'")
@@ -194,14 +205,15 @@ def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, pre
     if len(meta["class_names"]) != len(class_names):
         raise InputError(f"checkpoint has {len(meta['class_names'])} classes, the data {len(class_names)}",
                          path=checkpoint)
-    prepare_for_inference(model)
+    prepare_for_inference(model, device=device)
     ds = VideoDataset(test, cfg.data.videos, len(class_names), fps=meta.get("fps", cfg.data.fps),
                       size=meta.get("size", cfg.data.size), resize=meta.get("resize", cfg.data.resize),
                       native_fps=cfg.data.native_fps)
-    preds = predict_dataset(model, ds, precision=precision, progress=progress)
+    preds = predict_dataset(model, ds, precision=precision, progress=progress, num_workers=cfg.data.num_workers)
     result = compute_metrics(preds, class_names, cfg.data.protocol)
     result["checkpoint"] = str(checkpoint)
     result["precision"] = precision
+    result["device"] = str(device)
     out = Path(out_dir) if out_dir is not None else Path(checkpoint).parent / "eval"
     result["files"] = [str(p) for p in write_evaluation(out, preds, result, class_names, cfg.data.protocol)]
     return result

@@ -47,8 +47,13 @@ from .errors import InputError
 from .models import to_channels_last
 
 
-def prepare_for_inference(model: nn.Module, fuse: bool = True, channels_last: bool = True) -> nn.Module:
-    """Eval mode, fused TA modules (exact, fewer multiply-adds), the fast memory layout."""
+def prepare_for_inference(model: nn.Module, fuse: bool = True, channels_last: bool = True,
+                          device: torch.device | str | None = None) -> nn.Module:
+    """Eval mode, the fused form (TA modules folded into one conv each, BatchNorms into their
+    convolutions: exact, fewer operations), the fast memory layout, on ``device`` when given
+    (:func:`resolve_device`; frames follow the model there in :func:`predict_logits`)."""
+    if device is not None:
+        model.to(resolve_device(device))
     model.eval()
     if fuse:
         model.fuse()
@@ -57,14 +62,39 @@ def prepare_for_inference(model: nn.Module, fuse: bool = True, channels_last: bo
     return model
 
 
-def default_precision() -> str:
-    """What ``precision="auto"`` means: ``"bf16"`` on a CPU with native bf16 arithmetic
-    (AVX512-BF16 or AMX), else ``"32"``.
+def resolve_device(device: torch.device | str = "auto") -> torch.device:
+    """``"auto"`` (the first CUDA device when there is one, else the CPU), ``"cpu"``, ``"cuda"`` or
+    ``"cuda:N"``; a device that is not here is a one-line error."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise InputError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InputError(f"--device {device}: no CUDA device is available here")
+        if (dev.index or 0) >= count:
+            raise InputError(f"--device {device}: this machine has {count} CUDA device(s)")
+    return dev
+
+
+def default_precision(device: torch.device | str = "cpu") -> str:
+    """What ``precision="auto"`` means. On a GPU: ``"bf16"`` where it computes bf16, else ``"16"``
+    (fp16 autocast). On a CPU: ``"bf16"`` with native bf16 arithmetic (AVX512-BF16 or AMX), else
+    ``"32"``.
 
     Measured for tan_tiny on a 2-core AVX512-BF16 CPU (benchmarks/results/long_video.json):
     bf16 autocast is about 2x faster per chunk than fp32 and its probabilities stay within
     :data:`BF16_TOLERANCE`. Without native bf16, oneDNN emulates it and it does not pay.
     """
+    if torch.device(device).type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "16"
     try:
         caps = torch.cpu.get_capabilities()
     except (AttributeError, RuntimeError):  # older torch: no capability query, stay exact
@@ -72,12 +102,15 @@ def default_precision() -> str:
     return "bf16" if caps.get("avx512_bf16") or caps.get("amx_bf16") else "32"
 
 
-def resolve_precision(precision: str) -> str:
-    """``"auto"`` -> :func:`default_precision`; ``"32"`` / ``"bf16"`` as given; anything else is an error."""
+def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
+    """``"auto"`` -> :func:`default_precision` for ``device``; ``"32"`` / ``"bf16"`` (and ``"16"`` on a
+    GPU) as given; anything else is an error."""
     if precision == "auto":
-        return default_precision()
-    if precision not in ("32", "bf16"):
-        raise InputError(f"precision must be auto, 32 or bf16, got {precision!r}")
+        return default_precision(device)
+    allowed = ("32", "bf16", "16") if torch.device(device).type == "cuda" else ("32", "bf16")
+    if precision not in allowed:
+        raise InputError(f"precision must be auto or {', '.join(allowed)} on {torch.device(device).type}, "
+                         f"got {precision!r}")
     return precision
 
 
@@ -288,13 +321,14 @@ class VideoScores:
 
 def predict_video(model: nn.Module | str | os.PathLike, video: str | os.PathLike, meta: dict | None = None, *,
                   fps: float | None = None, precision: str = "auto", chunk: int = 64,
-                  window: int = DEFAULT_WINDOW) -> VideoScores:
+                  window: int = DEFAULT_WINDOW, device: torch.device | str = "auto") -> VideoScores:
     """Score one video in one call, streamed exactly as ``tan-video predict`` does.
 
     ``model``: a checkpoint path (``model.pt`` / ``.ckpt``), or a model with its ``meta`` (the
     second value of :func:`tan_video.load_model`); a model passed in is put in inference form in
     place (:func:`prepare_for_inference`: eval mode, fused TA modules, channels_last).
-    ``fps`` overrides the checkpoint's sampling rate.
+    ``fps`` overrides the checkpoint's sampling rate; ``device``: :func:`resolve_device` (the model
+    moves there), ``precision``: :func:`resolve_precision` for that device.
     """
     if isinstance(model, (str, os.PathLike)):
         from .checkpoint import load_model
@@ -304,7 +338,8 @@ def predict_video(model: nn.Module | str | os.PathLike, video: str | os.PathLike
         raise ValueError("predict_video needs the model's meta (class names, fps, size): pass the checkpoint "
                          "path, or the (model, meta) pair from tan_video.load_model")
     check_normalisation(meta)
-    prepare_for_inference(model)
+    device = resolve_device(device)
+    prepare_for_inference(model, device=device)
     times, logits = stream_logits(model, video, Preprocess.from_meta(meta, fps), chunk=chunk, window=window,
-                                  precision=resolve_precision(precision))
+                                  precision=resolve_precision(precision, device))
     return VideoScores(times, to_probabilities(logits, meta.get("mode", "multilabel")), list(meta["class_names"]))

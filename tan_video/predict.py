@@ -29,7 +29,7 @@ from .data.video import video_info
 from .detection import read_proposals, score_proposals, scores_to_segments, write_detections
 from .errors import InputError
 from .inference import (BF16_TOLERANCE, DEFAULT_WINDOW, Preprocess, bound_heap_growth, check_normalisation,  # noqa: F401
-                        default_precision, predict_logits, prepare_for_inference, resolve_precision, stream_logits,
+                        default_precision, predict_logits, prepare_for_inference, resolve_device, resolve_precision, stream_logits,
                         to_probabilities)
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,9 @@ class PredictOptions:
     annotations, format, class_base: ground truth for the timeline (matched by file stem).
     proposals: ActivityNet-style proposals JSON -> ``detections.json`` (paper's scoring).
     top_k: classes kept per proposal (None: all).
-    precision: ``"auto"`` (:func:`default_precision`), ``"32"`` or ``"bf16"`` (autocast).
+    precision: ``"auto"`` (:func:`default_precision` for the device), ``"32"``, ``"bf16"`` (autocast),
+        or ``"16"`` on a GPU.
+    device: ``"auto"`` (the first GPU when there is one), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
     chunk, window: output frames per forward pass; sampled frames per decoded window.
     progress: a tqdm bar per video.
     timeline: write ``<name>.timeline.png``.
@@ -64,6 +66,7 @@ class PredictOptions:
     proposals: str | None = None
     top_k: int | None = None
     precision: str = "auto"
+    device: str = "auto"
     chunk: int = 64
     window: int = DEFAULT_WINDOW
     progress: bool = True
@@ -232,7 +235,8 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     proposals file: those concern every video. Per-video failures are in the report.
     """
     options = options or PredictOptions()
-    options = replace(options, precision=resolve_precision(options.precision))
+    device = resolve_device(options.device)
+    options = replace(options, precision=resolve_precision(options.precision, device))
     if options.chunk < 1 or options.window < 1 or options.min_frames < 1 or options.merge_gap < 0:
         raise InputError("chunk, window and min-frames must be >= 1, merge-gap >= 0")
     model, meta = build_model_from_checkpoint(checkpoint)
@@ -245,7 +249,7 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     if model.temporal_radius is None:
         log.warning("%s has no bounded temporal receptive field: each video is decoded whole (memory grows "
                     "with its length)", meta["build_args"]["name"])
-    prepare_for_inference(model)
+    prepare_for_inference(model, device=device)
     truth = _ground_truth(options, meta["class_names"])
     proposals = read_proposals(options.proposals) if options.proposals else None
 

@@ -257,6 +257,51 @@ def test_fused_model_equals_unfused_model(channels_last):
     torch.testing.assert_close(fused, ref, rtol=1e-4, atol=1e-4)
 
 
+def randomize_batchnorm(model: torch.nn.Module, seed: int = 1) -> None:
+    """Every BatchNorm as after training: non-trivial scale, shift and running statistics."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for bn in model.modules():
+            if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
+                n = bn.num_features
+                bn.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                bn.bias.copy_(torch.randn(n, generator=g) * 0.1)
+                bn.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
+                bn.running_var.copy_(torch.rand(n, generator=g) + 0.5)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("name,frames,size", [("tan_tiny", 12, 48), ("tiny_2d_lstm", 8, 48), ("tiny_3d", 8, 48),
+                                              ("tan_r50", 6, 64), ("r50_2d_lstm", 4, 64), ("r50_3d", 4, 64)])
+def test_fuse_folds_every_batchnorm_and_keeps_the_outputs(name, frames, size, channels_last):
+    torch.manual_seed(0)
+    model = tv.create_model(name, num_classes=5).eval()
+    randomize_temporal(model)
+    randomize_batchnorm(model)
+    if channels_last:
+        model = tv.models.to_channels_last(model)
+    x = torch.randn(1, 3, frames, size, size)
+    with torch.no_grad():
+        ref = model(x)
+        fused = model.fuse()
+        out = fused(x)
+    assert not [m for m in fused.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    rel = ((out - ref).norm() / ref.norm()).item()
+    assert rel <= 1e-4, rel
+    if channels_last:  # the folded weights keep the fast layout
+        convs = [m for m in fused.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Conv3d))]
+        fmt = {4: torch.channels_last, 5: torch.channels_last_3d}
+        assert all(c.weight.is_contiguous(memory_format=fmt[c.weight.dim()]) for c in convs if c.weight.shape[1] > 1
+                   and c.weight.shape[-1] * c.weight.shape[-2] > 1)
+    assert fused.fuse() is fused  # idempotent
+
+
+def test_folding_batchnorm_needs_eval_mode():
+    model = tv.create_model("tan_tiny", num_classes=3)
+    with pytest.raises(RuntimeError, match="model.eval"):
+        model.fuse()
+
+
 # -- parameter counts and state-dict names --------------------------------------------------------
 def _bottleneck_params(cin: int, planes: int, downsample: bool) -> int:
     out = 4 * planes

@@ -22,6 +22,7 @@ from tan_video.cli import main
 from tan_video.config import load_config
 from tan_video.data import synthetic
 from tan_video.checkpoint import training_progress
+from tan_video.errors import InputError
 from tan_video.training import fit, init_from_checkpoint
 
 CLI = [sys.executable, "-m", "tan_video.cli"]
@@ -123,29 +124,33 @@ def test_tiny_tan_learns_well_above_chance(tmp_path):
 
 
 def kill_inside_an_epoch(cmd: list[str], last: Path, steps_per_epoch: int, env=None) -> int:
-    """Run ``cmd``, SIGKILL it once ``last`` holds a checkpoint written inside an epoch (not at its
-    end); return that checkpoint's step."""
+    """Run ``cmd`` and SIGKILL it while ``last`` holds a checkpoint written inside an epoch (not at
+    its end); return that checkpoint's step. The run is frozen (SIGSTOP) before the final look, so
+    the checkpoint cannot move on between that look and the kill."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             env=env)
-    step, seen = None, None
+
+    def step() -> int | None:
+        try:
+            return training_progress(last)[2]
+        except (FileNotFoundError, InputError):
+            return None  # not written yet
+
     try:
         deadline = time.time() + 240
         while proc.poll() is None and time.time() < deadline:
-            try:
-                stamp = last.stat().st_mtime_ns
-                if stamp != seen:
-                    seen = stamp
-                    step = training_progress(last)[2]
-                    if step >= steps_per_epoch and step % steps_per_epoch:
-                        break
-            except FileNotFoundError:
-                pass  # not written yet
+            seen = step()
+            if seen is not None and seen >= steps_per_epoch and seen % steps_per_epoch:
+                os.killpg(proc.pid, signal.SIGSTOP)
+                seen = step()
+                if seen % steps_per_epoch:
+                    return seen
+                os.killpg(proc.pid, signal.SIGCONT)  # it had just reached an epoch's end: go on
             time.sleep(0.01)
+        raise AssertionError(f"no checkpoint inside an epoch before the run ended ({step()})")
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    assert step is not None and step % steps_per_epoch, f"no checkpoint inside an epoch before the run ended ({step})"
-    return step
 
 
 @pytest.fixture(scope="module")

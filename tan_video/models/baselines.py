@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .registry import register_model
-from .tan import DEPTHS, TAN, TINY_LAYERS, TINY_SHAPE, BasicBlock, Bottleneck, init_2d
+from .tan import DEPTHS, TAN, TINY_LAYERS, TINY_SHAPE, BasicBlock, Bottleneck, fold_batchnorm, init_2d
 from .weights import IMAGENET_RESNET
 
 
@@ -102,7 +102,9 @@ class TAN2DLSTM(TAN):
         return self.fc(self.drop(hidden))
 
     def fuse(self) -> "TAN2DLSTM":
-        return self  # nothing to fuse
+        """The inference form (eval mode): every BatchNorm folded into its convolution."""
+        fold_batchnorm(self)
+        return self
 
 
 class ResNet3D(nn.Module):
@@ -176,6 +178,8 @@ class ResNet3D(nn.Module):
         return self.forward_head(self.forward_features(x), x.shape[2])
 
     def fuse(self) -> "ResNet3D":
+        """The inference form (eval mode): every BatchNorm folded into its convolution."""
+        fold_batchnorm(self)
         return self
 
     def reset_classifier(self, num_classes: int) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .registry import register_model
 from .weights import IMAGENET_RESNET
@@ -264,6 +265,46 @@ def to_channels_last(model: nn.Module) -> nn.Module:
     return model.to(memory_format=model.memory_format)
 
 
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+@torch.no_grad()
+def fold_batchnorm(model: nn.Module) -> int:
+    """Fold every BatchNorm that directly follows a convolution into that convolution (inference
+    form, exact in eval mode: PyTorch's ``fuse_conv_bn_eval``); the BatchNorm becomes
+    ``nn.Identity``. Returns how many were folded.
+
+    The pairs are found by the blocks' torchvision names (``convN`` then ``bnN`` in the same
+    module: the stem and every block) and as consecutive (conv, BatchNorm) children of a
+    ``Sequential`` (the downsampling shortcuts). The folded weights keep the conv's memory layout.
+    """
+    if model.training:
+        raise RuntimeError("folding BatchNorm is the inference form: call model.eval() first")
+    pairs = []
+    for parent in model.modules():
+        children = dict(parent.named_children())
+        if isinstance(parent, nn.Sequential):
+            names = list(children)
+            pairs += [(parent, a, b) for a, b in zip(names, names[1:])
+                      if isinstance(children[a], _CONVS) and isinstance(children[b], _NORMS)]
+        else:
+            pairs += [(parent, "conv" + name[2:], name) for name, child in children.items()
+                      if isinstance(child, _NORMS) and name.startswith("bn")
+                      and isinstance(children.get("conv" + name[2:]), _CONVS)]
+    for parent, conv_name, bn_name in pairs:
+        conv, bn = getattr(parent, conv_name), getattr(parent, bn_name)
+        layout = next((f for f in (torch.channels_last, torch.channels_last_3d)
+                       if conv.weight.dim() == (4 if f is torch.channels_last else 5)
+                       and conv.weight.is_contiguous(memory_format=f) and not conv.weight.is_contiguous()), None)
+        fused = fuse_conv_bn_eval(conv, bn)
+        if layout is not None:
+            fused = fused.to(memory_format=layout)
+        setattr(parent, conv_name, fused)
+        setattr(parent, bn_name, nn.Identity())
+    return len(pairs)
+
+
 def init_2d(module: nn.Module) -> None:
     """torchvision's ResNet initialisation for the spatial path."""
     for m in module.modules():
@@ -416,9 +457,11 @@ class TAN(nn.Module):
 
     # -- transforms of a built model ----------------------------------------------------------
     def fuse(self) -> "TAN":
-        """Fold every TA module into one temporal conv (inference form; outputs unchanged)."""
+        """The inference form, outputs unchanged (eval mode): every TA module folded into one
+        temporal conv, every BatchNorm into its convolution (:func:`fold_batchnorm`). Idempotent."""
         for ta in self.temporal_modules():
             ta.fuse()
+        fold_batchnorm(self)
         return self
 
     def reset_classifier(self, num_classes: int) -> None:
