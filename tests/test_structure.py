@@ -89,28 +89,30 @@ def test_no_import_cycle_in_the_package():
     assert cycle is None, " -> ".join(cycle)
 
 
+def run_without_pyav(code: str) -> str:
+    """Run ``code`` in a fresh interpreter where any ``import av`` fails; return its stdout."""
+    out = subprocess.run([sys.executable, "-c", "import sys; sys.modules['av'] = None\n" + code],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 def test_import_tan_video_and_build_a_model_without_pyav():
-    code = ("import sys; sys.modules['av'] = None\n"  # any `import av` now fails
-            "import tan_video as tv\n"
+    code = ("import tan_video as tv\n"
             "m = tv.create_model('tan_tiny', num_classes=3)\n"
             "assert not {'lightning', 'matplotlib'} & set(sys.modules), sorted(sys.modules)\n"
             "print(sum(p.numel() for p in m.parameters()))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert int(out.stdout) > 0
+    assert int(run_without_pyav(code)) > 0
 
 
 def test_render_a_synthetic_video_without_pyav():
     # only the writer needs PyAV; the classes, painters and render_video do not
-    code = ("import sys; sys.modules['av'] = None\n"
-            "import numpy as np\n"
+    code = ("import numpy as np\n"
             "from tan_video.data import synthetic\n"
             "r = synthetic.render_video(np.random.default_rng(0), frames=8, size=32)\n"
             "print(r.frames.shape, len(synthetic.CLASSES))\n"
             "try:\n    synthetic.generate\nexcept ImportError:\n    print('writer needs PyAV')\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split("\n")[:2] == ["(8, 32, 32, 3) 14", "writer needs PyAV"]
+    assert run_without_pyav(code).split("\n")[:2] == ["(8, 32, 32, 3) 14", "writer needs PyAV"]
 
 
 def longest_functions(path: Path, limit: int) -> list[str]:
