@@ -91,10 +91,14 @@ def _cmd_evaluate(args) -> int:
     if not args.checkpoint:
         raise InputError("evaluate needs --checkpoint (or --detections to score a detection file)")
     result = evaluate(cfg, args.checkpoint, args.out, precision=args.precision, progress=not args.no_progress,
-                      device=args.device)
+                      device=args.device, devices=args.devices)
+    if "frame_map" not in result:  # another process of a multi-process run: process 0 reports
+        return 0
     for key in ("frame_map", "video_map", "charades_localize_map"):
         if key in result:
             print(f"{key:24s} {100 * result[key]:6.2f}   ({result['protocols'][key]})")
+    if result["processes"] > 1:
+        print(f"scored in {result['processes']} processes: {result['videos_per_process']} videos each")
     print(f"classes excluded (no positives): {result['classes_excluded']}; files: {', '.join(result['files'])}")
     return 0
 
@@ -173,7 +177,7 @@ def _cmd_viz(args) -> int:
     from .filter_responses import write_filter_responses
 
     files = write_filter_responses(args.checkpoint, args.video, args.out, start=args.start, frames=args.frames,
-                                   channels=args.channels, columns=args.columns, fps=args.fps)
+                                   channels=args.channels, columns=args.columns, fps=args.fps, device=args.device)
     print("wrote " + ", ".join(str(f) for f in files))
     return 0
 
@@ -222,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inference precision; auto: bf16 on GPUs that compute it (else 16) and on CPUs with native "
                    "bf16, else 32 (default: auto)")
     e.add_argument("--device", default="auto", help="auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N")
+    e.add_argument("--devices", default=None, metavar="N", type=lambda v: int(v) if v.isdigit() else v,
+                   help="processes to score in (each a disjoint shard of the videos, through Lightning's DDP): "
+                   "N GPUs with --device cuda, N CPU processes with --device cpu (default: train.devices)")
     e.add_argument("--no-progress", action="store_true")
     e.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     e.set_defaults(func=_cmd_evaluate)
@@ -281,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--channels", type=int, default=4, help="channels per level (highest temporal variance)")
     v.add_argument("--columns", type=int, default=8, help="time points drawn")
     v.add_argument("--fps", type=float, default=None, help="sampling rate (default: the checkpoint's)")
+    v.add_argument("--device", default="auto", help="auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N")
     v.set_defaults(func=_cmd_viz)
     return p
 

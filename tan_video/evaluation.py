@@ -155,6 +155,24 @@ def evaluate_detections(cfg, detections_path: str | Path, out_dir: str | Path | 
 
 
 # -- scoring a checkpoint -------------------------------------------------------------------------
+def score_video(model, item: dict, precision: str = "32") -> VideoPrediction:
+    """One decoded :class:`~tan_video.data.VideoDataset` item scored with exact chunks."""
+    import torch
+
+    from .inference import predict_logits
+
+    logits = predict_logits(model, item["frames"], precision=precision)
+    return VideoPrediction(item["annotation"], item["times"].cpu().numpy(), torch.sigmoid(logits).numpy())
+
+
+def _loader(dataset, model, num_workers: int, sampler=None):
+    from torch.utils.data import DataLoader
+
+    cuda = next(model.parameters()).device.type == "cuda"
+    return DataLoader(dataset, batch_size=None, shuffle=False, sampler=sampler, num_workers=num_workers,
+                      pin_memory=cuda)
+
+
 def predict_dataset(model, dataset, precision: str = "32", progress: bool = False,
                     num_workers: int = 0) -> list[VideoPrediction]:
     """Dense probabilities for every video of a :class:`~tan_video.data.VideoDataset` (exact chunks).
@@ -162,27 +180,96 @@ def predict_dataset(model, dataset, precision: str = "32", progress: bool = Fals
     ``num_workers`` > 0 decodes the next videos in DataLoader worker processes while the model
     scores this one (pinned memory when the model is on a GPU); the results are the same.
     """
-    import torch
-    from torch.utils.data import DataLoader
-
-    from .inference import predict_logits
-
-    cuda = next(model.parameters()).device.type == "cuda"
-    loader = DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers, pin_memory=cuda)
-    items = loader
+    items = _loader(dataset, model, num_workers)
     if progress:
         from tqdm import tqdm
 
-        items = tqdm(loader, desc="videos", unit="video")
-    preds = []
-    for item in items:
-        logits = predict_logits(model, item["frames"], precision=precision)
-        preds.append(VideoPrediction(item["annotation"], item["times"].numpy(), torch.sigmoid(logits).numpy()))
-    return preds
+        items = tqdm(items, desc="videos", unit="video")
+    return [score_video(model, item, precision) for item in items]
+
+
+def shard(durations, rank: int, world: int) -> list[int]:
+    """The dataset indices process ``rank`` of ``world`` scores: disjoint shards that together hold
+    every index exactly once (no padding, unlike ``DistributedSampler``). The longest videos are
+    dealt first, in turn, so that the shards' work is about equal."""
+    if not 0 <= rank < world:
+        raise ValueError(f"rank {rank} is not in a world of {world}")
+    order = sorted(range(len(durations)), key=lambda i: (-durations[i], i))
+    return sorted(order[rank::world])
+
+
+def world_size(devices, num_nodes: int = 1) -> int:
+    """How many processes ``devices`` x ``num_nodes`` means (``"auto"``/-1: every visible GPU, else
+    one process); under ``torchrun`` (``WORLD_SIZE`` set) that world."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return int(os.environ["WORLD_SIZE"])
+    if isinstance(devices, (list, tuple)):
+        n = len(devices)
+    elif devices in ("auto", -1, "-1"):
+        import torch
+
+        n = max(1, torch.cuda.device_count()) if torch.cuda.is_available() else 1
+    else:
+        try:
+            n = int(devices)
+        except (TypeError, ValueError):
+            raise InputError(f"devices must be a number, a list of GPU ids or auto, got {devices!r}") from None
+    return max(1, n) * max(1, int(num_nodes))
+
+
+def _score_distributed(model, dataset, *, precision: str, device, devices, num_nodes: int, strategy: str,
+                       num_workers: int, progress: bool) -> tuple[list[VideoPrediction] | None, list[int]]:
+    """Every process scores its :func:`shard` in Lightning's predict loop; process 0 receives all the
+    predictions (``None`` elsewhere). Also returns how many videos each process scored."""
+    import lightning as L
+    from torch import distributed as dist
+
+    durations = [a.duration for a in dataset.annotations]
+
+    class Scorer(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def predict_dataloader(self):
+            mine = shard(durations, self.trainer.global_rank, self.trainer.world_size)
+            return _loader(dataset, self.model, num_workers, sampler=mine)
+
+        def transfer_batch_to_device(self, batch, device, dataloader_idx):
+            return batch  # predict_logits moves each chunk to the model's device
+
+        def predict_step(self, item, batch_idx):
+            return score_video(self.model, item, precision)
+
+    import warnings
+
+    from .training import quiet_lightning
+
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "0")) or None  # torchrun's processes on this node
+    with quiet_lightning(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")  # Lightning's own deprecation
+        trainer = L.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu",
+                            devices=local or devices, num_nodes=num_nodes,
+                            strategy="ddp" if strategy == "auto" else strategy, precision="32-true",
+                            logger=False, enable_checkpointing=False, enable_model_summary=False,
+                            enable_progress_bar=progress, use_distributed_sampler=False)
+        mine = trainer.predict(Scorer(), return_predictions=True)
+    if not (dist.is_available() and dist.is_initialized()):
+        return mine, [len(mine)]
+    parts = [None] * dist.get_world_size() if trainer.is_global_zero else None
+    dist.gather_object(mine, parts, dst=0)
+    counts = [len(mine)]
+    if not trainer.is_global_zero:
+        return None, counts
+    preds = {p.video_id: p for part in parts for p in part}
+    if sum(len(part) for part in parts) != len(dataset) or len(preds) != len(dataset):
+        raise RuntimeError(f"the processes scored {sum(len(part) for part in parts)} videos "
+                           f"({len(preds)} distinct) of {len(dataset)}")
+    return [preds[a.video_id] for a in dataset.annotations], [len(part) for part in parts]
 
 
 def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, precision: str = "auto",
-             progress: bool = True, device: str = "auto") -> dict:
+             progress: bool = True, device: str = "auto", devices=None) -> dict:
     """Score a checkpoint on the config's test videos; write metrics and submission files.
 
     ``device``: ``auto`` (the first GPU when there is one), ``cpu``, ``cuda``, ``cuda:N``.
@@ -190,6 +277,12 @@ def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, pre
     bf16, else fp32 (:func:`~tan_video.inference.default_precision`). Videos are decoded in
     ``data.num_workers`` worker processes while the model runs. The device and precision used
     are recorded in the result (and ``metrics.json``).
+
+    Several processes (``devices`` > 1, default ``cfg.train.devices``, times
+    ``cfg.train.num_nodes``; or launched by ``torchrun``): each scores a disjoint :func:`shard` of
+    the videos through Lightning's predict loop (``cfg.train.strategy``, DDP by default), process
+    0 gathers them and alone computes and writes the metrics; the other processes return
+    ``{"rank": r, "videos_scored": n}``.
     """
     from .checkpoint import build_model_from_checkpoint
     from .data.datasets import VideoDataset
@@ -198,6 +291,8 @@ def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, pre
 
     device = resolve_device(device)
     precision = resolve_precision(precision, device)
+    devices = cfg.train.devices if devices is None else devices
+    world = world_size(devices, cfg.train.num_nodes)
     class_names, _, test = read_split(cfg)
     if not test:
         raise InputError(f"{cfg.data.annotations}: no videos with subset 'testing' or 'validation'")
@@ -205,15 +300,33 @@ def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, pre
     if len(meta["class_names"]) != len(class_names):
         raise InputError(f"checkpoint has {len(meta['class_names'])} classes, the data {len(class_names)}",
                          path=checkpoint)
-    prepare_for_inference(model, device=device)
     ds = VideoDataset(test, cfg.data.videos, len(class_names), fps=meta.get("fps", cfg.data.fps),
                       size=meta.get("size", cfg.data.size), resize=meta.get("resize", cfg.data.resize),
                       native_fps=cfg.data.native_fps)
-    preds = predict_dataset(model, ds, precision=precision, progress=progress, num_workers=cfg.data.num_workers)
+    if world > 1:
+        # each process moves the model to its own device (Lightning picks it)
+        prepare_for_inference(model, device=None if device.type == "cuda" else device)
+        preds, counts = _score_distributed(model, ds, precision=precision, device=device, devices=devices,
+                                           num_nodes=cfg.train.num_nodes, strategy=cfg.train.strategy,
+                                           num_workers=cfg.data.num_workers, progress=progress)
+        if preds is None:
+            return {"rank": _rank(), "videos_scored": counts[0]}
+    else:
+        prepare_for_inference(model, device=device)
+        preds = predict_dataset(model, ds, precision=precision, progress=progress, num_workers=cfg.data.num_workers)
+        counts = [len(preds)]
     result = compute_metrics(preds, class_names, cfg.data.protocol)
     result["checkpoint"] = str(checkpoint)
     result["precision"] = precision
     result["device"] = str(device)
+    result["processes"] = len(counts)
+    result["videos_per_process"] = counts
     out = Path(out_dir) if out_dir is not None else Path(checkpoint).parent / "eval"
     result["files"] = [str(p) for p in write_evaluation(out, preds, result, class_names, cfg.data.protocol)]
     return result
+
+
+def _rank() -> int:
+    from torch import distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0

@@ -75,10 +75,11 @@ def filter_responses(model: nn.Module, clip: torch.Tensor, channels: int = 4,
     if not isinstance(model, TAN):
         raise InputError(f"filter responses need a TAN-family model, got {type(model).__name__}")
     model.eval()
-    _, maps = model.forward_features(normalize(clip)[None], return_levels=True)
+    device = next(model.parameters()).device
+    _, maps = model.forward_features(normalize(clip.to(device))[None], return_levels=True)
     out = []
     for level, fmap in enumerate(maps, start=1):
-        fmap = fmap[0, :, keep]  # (C, T, H_i, W_i)
+        fmap = fmap[0, :, keep].float().cpu()  # (C, T, H_i, W_i)
         idx, var = select_channels(fmap, channels)
         chosen = fmap[idx].float()
         out.append(LevelResponse(level, isinstance(getattr(model, f"ta{level}"), TemporalAggregation),
@@ -88,16 +89,19 @@ def filter_responses(model: nn.Module, clip: torch.Tensor, channels: int = 4,
 
 def write_filter_responses(checkpoint: str | os.PathLike, video: str | os.PathLike, out: str | os.PathLike, *,
                            start: float = 0.0, frames: int = 48, channels: int = 4, columns: int = 8,
-                           fps: float | None = None) -> list[Path]:
+                           fps: float | None = None, device: str | torch.device = "auto") -> list[Path]:
     """Read ``frames`` samples of ``video`` from ``start`` s and write the figures to ``out``.
 
     Files: ``<name>.responses.png`` (frames on top, then the most varying channel of each level,
     the paper's Fig. 5 layout), ``<name>.level<i>.png`` (``channels`` channels of level i over
     ``columns`` time points, with their spatially pooled response over time) and
     ``<name>.responses.json`` (the channels chosen, their variance, the times shown).
+    ``device``: where the model runs (:func:`~tan_video.inference.resolve_device`), in fp32.
     """
+    from .inference import resolve_device
     from .viz import plot_filter_responses
 
+    device = resolve_device(device)
     if frames < 1 or channels < 1 or columns < 1:
         raise InputError("--frames, --channels and --columns must be >= 1")
     model, meta = build_model_from_checkpoint(checkpoint)
@@ -105,7 +109,7 @@ def write_filter_responses(checkpoint: str | os.PathLike, video: str | os.PathLi
     if not isinstance(model, TAN):
         raise InputError(f"filter responses need a TAN-family model; {meta['build_args']['name']!r} has no "
                          "per-level 2D maps", path=checkpoint)
-    model.eval().fuse()  # exact, and the form predict runs
+    model.to(device).eval().fuse()  # exact, and the form predict runs
     prep = Preprocess.from_meta(meta, fps)
     video = Path(video)
     # Read the model's receptive field on both sides as context, so the responses shown are the
@@ -136,7 +140,8 @@ def write_filter_responses(checkpoint: str | os.PathLike, video: str | os.PathLi
             out / f"{name}.level{lv.level}.png", rgb, times, shown,
             {f"ch {c}": m for c, m in zip(lv.channels, lv.maps)}, curves=lv.pooled,
             title=f"{name}: {label(lv)}, channels with the highest temporal variance of the pooled response"))
-    info = {"video": str(video), "checkpoint": str(checkpoint), "fps": prep.fps, "times": times.tolist(),
+    info = {"video": str(video), "checkpoint": str(checkpoint), "device": str(device), "fps": prep.fps,
+            "times": times.tolist(),
             "shown_frames": shown.tolist(),
             "rule": "top channels by variance over time of the spatially averaged response",
             "levels": [{"level": lv.level, "after_ta": lv.has_ta, "channels": lv.channels,

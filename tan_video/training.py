@@ -149,7 +149,8 @@ def quiet_lightning():
     """Silence Lightning's informational lines (GPU/TPU availability, tips and advertisements, loader
     notes); its warnings still go through :mod:`warnings` and are shown."""
     loggers = [logging.getLogger(name) for name in ("lightning.pytorch.utilities.rank_zero",
-                                                    "lightning.fabric.utilities.rank_zero")]
+                                                    "lightning.fabric.utilities.rank_zero",
+                                                    "lightning.fabric.utilities.distributed")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)

@@ -105,3 +105,51 @@ def test_predict_and_evaluate_on_cuda_equal_the_cpu(work):
                  device="cuda")
     assert b["device"].startswith("cuda") and abs(a["frame_map"] - b["frame_map"]) < 1e-3
     assert json.loads((work / "g" / "metrics.json").read_text())["device"].startswith("cuda")
+
+
+def test_shards_are_disjoint_cover_every_video_once_and_share_the_work():
+    from tan_video.evaluation import shard, world_size
+
+    durations = [30.0, 5.0, 12.0, 30.0, 1.0, 8.0, 20.0]
+    for world in (1, 2, 3, 7, 9):
+        parts = [shard(durations, r, world) for r in range(world)]
+        flat = [i for p in parts for i in p]
+        assert sorted(flat) == list(range(len(durations)))  # each index exactly once
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    two = [sum(durations[i] for i in shard(durations, r, 2)) for r in (0, 1)]
+    assert abs(two[0] - two[1]) <= max(durations)  # longest first, dealt in turn
+    with pytest.raises(ValueError):
+        shard(durations, 2, 2)
+    assert world_size(1) == 1 and world_size(2, num_nodes=3) == 6 and world_size([0, 1]) == 2
+    with pytest.raises(InputError, match="devices must be"):
+        world_size("two")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["lightning", "torchrun"])
+def test_evaluate_in_two_processes_equals_one_process(work, launcher):
+    import os
+    import subprocess
+    import sys
+
+    from tan_video.config import load_config
+
+    one = evaluate(load_config(work / "cfg.yaml"), work / "model.pt", work / "one", precision="32",
+                   progress=False, device="cpu")
+    out = work / f"two_{launcher}"
+    args = ["-m", "tan_video.cli", "evaluate", "--config", str(work / "cfg.yaml"), "--checkpoint",
+            str(work / "model.pt"), "--out", str(out), "--device", "cpu", "--precision", "32", "--no-progress"]
+    if launcher == "torchrun":
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541", *args,
+               "train.strategy=ddp"]
+    else:
+        cmd = [sys.executable, *args, "--devices", "2"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("frame_map") == 1  # one report, from process 0
+    two = json.loads((out / "metrics.json").read_text())
+    assert two["processes"] == 2 and sorted(two["videos_per_process"]) == [2, 3]
+    assert two["num_videos"] == one["num_videos"] == 5 and two["num_frames"] == one["num_frames"]
+    assert two["per_class_ap"] == one["per_class_ap"] and two["video_map"] == one["video_map"]
+    assert (out / "classify_submission.txt").read_text() == (work / "one" / "classify_submission.txt").read_text()

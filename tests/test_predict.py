@@ -277,5 +277,9 @@ def test_viz_cli_writes_filter_response_images(work, tmp_path, capsys):
     assert info["times"][0] == 1.0 and len(info["times"]) == 10
     assert [lv["level"] for lv in info["levels"]] == [1, 2, 3, 4]
     assert all(len(lv["channels"]) == 2 and lv["after_ta"] for lv in info["levels"])
+    assert info["device"] == ("cuda:0" if torch.cuda.is_available() else "cpu")  # --device auto
     rc = main(["viz", "--checkpoint", str(work / "model.pt"), str(tmp_path / "nope.mp4"), "--out", str(out)])
     assert rc == 2 and "nope.mp4" in capsys.readouterr().err
+    rc = main(["viz", "--checkpoint", str(work / "model.pt"), str(work / "clip_a.mp4"), "--out", str(out),
+               "--device", "tpu"])
+    assert rc == 2 and "--device must be" in capsys.readouterr().err
