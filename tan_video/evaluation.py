@@ -305,7 +305,7 @@ def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, pre
                       native_fps=cfg.data.native_fps)
     if world > 1:
         # each process moves the model to its own device (Lightning picks it)
-        prepare_for_inference(model, device=None if device.type == "cuda" else device)
+        prepare_for_inference(model, device=None if device.type == "cuda" else device, pack=device.type == "cpu")
         preds, counts = _score_distributed(model, ds, precision=precision, device=device, devices=devices,
                                            num_nodes=cfg.train.num_nodes, strategy=cfg.train.strategy,
                                            num_workers=cfg.data.num_workers, progress=progress)

@@ -48,10 +48,15 @@ from .models import to_channels_last
 
 
 def prepare_for_inference(model: nn.Module, fuse: bool = True, channels_last: bool = True,
-                          device: torch.device | str | None = None) -> nn.Module:
+                          device: torch.device | str | None = None, pack: bool | None = None) -> nn.Module:
     """Eval mode, the fused form (TA modules folded into one conv each, BatchNorms into their
     convolutions: exact, fewer operations), the fast memory layout, on ``device`` when given
-    (:func:`resolve_device`; frames follow the model there in :func:`predict_logits`)."""
+    (:func:`resolve_device`; frames follow the model there in :func:`predict_logits`).
+
+    ``pack`` (default: on the CPU with ``fuse`` and ``channels_last``): 2D convolution weights
+    laid out for oneDNN's kernels once (:mod:`tan_video.models.packing`); exact, and the model
+    then stays on the CPU.
+    """
     if device is not None:
         model.to(resolve_device(device))
     model.eval()
@@ -59,6 +64,11 @@ def prepare_for_inference(model: nn.Module, fuse: bool = True, channels_last: bo
         model.fuse()
     if channels_last:
         to_channels_last(model)
+    on_cpu = next(model.parameters()).device.type == "cpu"
+    if pack if pack is not None else (fuse and channels_last and on_cpu):
+        from .models.packing import pack as pack_weights
+
+        pack_weights(model)
     return model
 
 

@@ -302,6 +302,63 @@ def test_folding_batchnorm_needs_eval_mode():
         model.fuse()
 
 
+@pytest.mark.skipif(not tv.models.packing.packing_available(), reason="this PyTorch has no oneDNN")
+@pytest.mark.parametrize("name,size", [("tan_tiny", 48), ("tiny_2d_lstm", 48), ("tan_r50", 64)])
+def test_packed_weights_give_the_same_outputs_at_every_shape(name, size):
+    from tan_video.models import PackedConv2d, pack, unpack
+
+    torch.manual_seed(0)
+    model = tv.create_model(name, num_classes=5).eval()
+    randomize_temporal(model)
+    randomize_batchnorm(model)
+    model = tv.models.to_channels_last(model).fuse()
+    clips = [torch.randn(1, 3, t, size, size) for t in (8, 11, 8)]  # a shape change, then back
+    with torch.no_grad():
+        refs = [model(x) for x in clips]
+        convs = sum(type(m) is torch.nn.Conv2d for m in model.modules())
+        assert pack(model) == convs > 0
+        assert not any(type(m) is torch.nn.Conv2d for m in model.modules())
+        for x, ref in zip(clips, refs):
+            out = model(x)
+            assert ((out - ref).norm() / ref.norm()).item() <= 1e-5  # the same kernel, its weight laid out once
+        packed = [m for m in model.modules() if isinstance(m, PackedConv2d)]
+        # one weight copy each, packed for the last shape it saw
+        assert all(list(m.packed) == [torch.float32] and m.packed[torch.float32][1].is_mkldnn for m in packed)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(clips[0]).float()
+        assert ((low - refs[0]).norm() / refs[0].norm()).item() < 0.05
+        assert unpack(model) == convs
+        assert ((model(clips[1]) - refs[1]).norm() / refs[1].norm()).item() <= 1e-5
+
+
+def test_a_packed_model_is_inference_only_and_stays_on_the_cpu():
+    from tan_video.models import pack
+
+    model = tv.create_model("tan_tiny", num_classes=3)
+    with pytest.raises(RuntimeError, match="model.eval"):
+        pack(model)
+    model.eval().fuse()
+    if not pack(model):
+        pytest.skip("this PyTorch has no oneDNN")
+    with pytest.raises(RuntimeError, match="stays on the CPU"):
+        model.half()
+    model.train()
+    with pytest.raises(RuntimeError, match="for inference"):
+        model(torch.randn(1, 3, 4, 32, 32))
+
+
+def test_prepare_for_inference_packs_on_the_cpu_unless_asked_not_to():
+    from tan_video.inference import prepare_for_inference
+    from tan_video.models import PackedConv2d
+
+    def packed(m):
+        return any(isinstance(x, PackedConv2d) for x in m.modules())
+
+    a = prepare_for_inference(tv.create_model("tan_tiny", num_classes=3), device="cpu")
+    b = prepare_for_inference(tv.create_model("tan_tiny", num_classes=3), device="cpu", pack=False)
+    assert packed(a) == tv.models.packing.packing_available() and not packed(b)
+
+
 # -- parameter counts and state-dict names --------------------------------------------------------
 def _bottleneck_params(cin: int, planes: int, downsample: bool) -> int:
     out = 4 * planes

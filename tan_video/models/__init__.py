@@ -1,9 +1,10 @@
 """Models: TAN, the paper's baselines and ablations, ImageNet weights, the registry."""
 
-from . import baselines, tan  # noqa: F401  (registers the builders)
+from . import baselines, packing, tan  # noqa: F401  (registers the builders)
 from .baselines import ResNet3D, TAN2DLSTM
 from .baselines import BasicBlock3d, Bottleneck3d
 from .tan import BasicBlock, Bottleneck, TemporalAggregation
+from .packing import PackedConv2d, pack, unpack
 from .registry import create_model, list_models, model_arguments, register_model
 from .tan import TAN, to_channels_last, video_scores
 from .weights import IMAGENET_RESNET, LoadReport, Weights, load_pretrained
@@ -11,5 +12,5 @@ from .weights import IMAGENET_RESNET, LoadReport, Weights, load_pretrained
 __all__ = [
     "TAN", "TAN2DLSTM", "ResNet3D", "BasicBlock", "BasicBlock3d", "Bottleneck", "Bottleneck3d", "TemporalAggregation",
     "create_model", "list_models", "model_arguments", "register_model", "video_scores", "to_channels_last",
-    "IMAGENET_RESNET", "Weights", "LoadReport", "load_pretrained",
+    "IMAGENET_RESNET", "Weights", "LoadReport", "load_pretrained", "PackedConv2d", "pack", "unpack",
 ]

@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .packing import PackedConv2d
 from .registry import register_model
 from .weights import IMAGENET_RESNET
 
@@ -423,7 +424,7 @@ class TAN(nn.Module):
         if x.dim() != 5:
             raise ValueError(f"expected a clip (B, 3, T, H, W), got shape {tuple(x.shape)}")
         frames = x.transpose(1, 2).flatten(0, 1)
-        if self.conv1.weight.is_contiguous(memory_format=torch.channels_last):
+        if isinstance(self.conv1, PackedConv2d) or self.conv1.weight.is_contiguous(memory_format=torch.channels_last):
             frames = frames.contiguous(memory_format=torch.channels_last)
         return frames
 
