@@ -119,7 +119,7 @@ def _cmd_bench(args) -> int:
         print(to_markdown(rows), end="")
         print(f"wrote {js} and {md}")
     if args.speed:
-        from .benchmark import DEFAULT_MODELS, run_speed_bench, write_speed
+        from .benchmark import DEFAULT_MODELS, PEERS, run_speed_bench, write_speed
         from .models import list_models
 
         models = args.models or DEFAULT_MODELS
@@ -128,7 +128,8 @@ def _cmd_bench(args) -> int:
             raise InputError(f"bench: unknown model(s) {', '.join(unknown)}; see `tan-video bench --complexity`")
         result = run_speed_bench(models, sizes=tuple(args.sizes), frames=args.frames, repeats=args.repeats,
                                  compile=not args.no_compile, train=not args.no_train,
-                                 train_size=min(args.sizes), precisions=tuple(args.precisions) if args.precisions else None)
+                                 train_size=min(args.sizes), precisions=tuple(args.precisions) if args.precisions else None,
+                                 device=args.device, peers=() if args.no_peers else PEERS, onnx=not args.no_onnx)
         js, md = write_speed(args.out, result)
         print(json.dumps(result["summary"], indent=1))
         print(f"wrote {js} and {md}")
@@ -236,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="model complexity (params, GMACs, receptive field) and measured speed")
     b.add_argument("--complexity", action="store_true", help="parameters, GMACs per clip, temporal receptive field")
     b.add_argument("--speed", action="store_true", help="peak GFLOP/s of this machine, then inference and training "
-                   "speed and memory per model: fp32/bf16, NCHW/channels_last, fused/unfused, torch.compile")
+                   "speed and memory per model: fp32/bf16, NCHW/channels_last, plain/fused/packed, torch.compile, "
+                   "ONNX Runtime, the peers; the targets met or not")
     b.add_argument("--models", nargs="*", help="registered model names (default: all for --complexity; "
                    "tan_r50 r50_3d r50_2d_lstm for --speed)")
     b.add_argument("--frames", type=int, default=16)
@@ -244,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--repeats", type=int, default=3, help="--speed: timed passes per setting (best is kept)")
     b.add_argument("--no-compile", action="store_true", help="--speed: skip torch.compile")
     b.add_argument("--no-train", action="store_true", help="--speed: skip the training-step measurements")
+    b.add_argument("--no-peers", action="store_true", help="--speed: skip torchvision's r3d_18 / r2plus1d_18 "
+                   "(rebuilt here layer for layer) timed beside")
+    b.add_argument("--no-onnx", action="store_true", help="--speed: skip the onnxruntime rows")
+    b.add_argument("--device", default="cpu", help="--speed: cpu (default), cuda, cuda:N or auto")
     b.add_argument("--precisions", nargs="+", choices=["32", "bf16"], default=None,
                    help="--speed: precisions to measure (default: 32 and bf16 where bf16 is native, else 32)")
     b.add_argument("--out", default="benchmarks/results", help="folder for complexity.* / speed.*")

@@ -41,10 +41,10 @@ def test_inference_row_fields_are_consistent():
     assert row["fused"] is True and row["layout"] == "channels_last"
     assert row["gflops_per_second"] == pytest.approx(2 * row["gmacs"] / row["seconds"], rel=0.02)
     assert row["fraction_of_peak"] == pytest.approx(row["gflops_per_second"] / 100.0, abs=2e-3)
-    for name in ("tiny_3d", "tiny_2d_lstm"):  # nothing to fuse without TA modules
+    for name in ("tiny_3d", "tiny_2d_lstm"):  # fused: BatchNorms folded
         baseline = B.inference_row(name, frames=4, size=32, fused=True, repeats=1)
-        assert baseline["fused"] is None
-        assert "fraction_of_peak" not in baseline
+        assert baseline["fused"] is True and baseline["packed"] is False
+        assert "fraction_of_peak" not in baseline  # no peak given
 
 
 def test_build_fuses_and_converts_layout_as_asked():
@@ -61,20 +61,43 @@ def test_ta_module_rows_cover_the_four_levels():
     assert all(r["speedup"] == pytest.approx(r["unfused_ms"] / r["fused_ms"], rel=0.05) for r in rows)
 
 
-def _row(precision, layout, fused, seconds, compiled=False):
-    return {"model": "tan_r50", "input": "16x112", "precision": precision, "layout": layout, "fused": fused,
-            "compiled": compiled, "seconds": seconds, "fraction_of_peak": 0.5}
+def _row(precision, layout, fused, seconds, compiled=False, packed=False, model="tan_r50", gflops=100.0):
+    return {"model": model, "input": "16x112", "precision": precision, "layout": layout, "fused": fused,
+            "packed": packed, "compiled": compiled, "seconds": seconds, "fraction_of_peak": 0.5,
+            "gflops_per_second": gflops}
 
 
-def test_summary_ratios_come_from_the_matching_rows():
-    result = {"setup": {"frames": 16, "sizes": [112]}, "inference": [
-        _row("32", "NCHW", True, 3.0), _row("32", "channels_last", False, 2.5), _row("32", "channels_last", True, 2.0),
-        _row("bf16", "channels_last", True, 1.0), _row("bf16", "channels_last", True, 0.8, compiled=True)]}
-    s = B.summarize(result)["16x112"]
-    assert s["tan_r50_bf16_speedup"] == 2.0
-    assert s["tan_r50_fused_speedup_fp32"] == 1.25
-    assert s["tan_r50_channels_last_speedup_fp32"] == 1.5
-    assert s["tan_r50_fastest"]["compiled"] is True and s["tan_r50_fastest"]["seconds"] == 0.8
+def test_summary_ratios_and_targets_come_from_the_matching_rows():
+    result = {"setup": {"frames": 16, "sizes": [112], "precisions": ["32", "bf16"], "device": "cpu"}, "inference": [
+        _row("32", "NCHW", False, 3.0), _row("32", "channels_last", False, 2.5), _row("32", "channels_last", True, 2.0),
+        _row("32", "channels_last", True, 1.6, packed=True, gflops=150.0),
+        _row("bf16", "channels_last", True, 0.8, packed=True, gflops=300.0),
+        _row("bf16", "channels_last", True, 0.7, compiled=True),
+        _row("32", "channels_last", False, 1.0, model="peer_r3d_18", gflops=120.0),
+        _row("bf16", "channels_last", False, 1.0, model="peer_r3d_18", gflops=400.0)]}
+    summary = B.summarize(result)
+    s = summary["16x112"]
+    assert s["tan_r50_bf16_speedup"] == 2.0  # the inference form (fused + packed) in both precisions
+    assert s["tan_r50_fused_speedup_fp32"] == 1.25 and s["tan_r50_packed_speedup_fp32"] == 1.25
+    assert s["tan_r50_inference_form_speedup_fp32"] == round(2.5 / 1.6, 2)
+    assert s["tan_r50_channels_last_speedup_fp32"] == 1.2
+    assert s["tan_r50_fastest"]["compiled"] is True and s["tan_r50_fastest"]["seconds"] == 0.7
+    targets = {(t["target"], t.get("precision")): t for t in summary["targets"]}
+    assert targets[("fp32_fraction_of_peak", None)]["met"] is False  # 0.5 < 0.8
+    assert targets[("fused_speedup_fp32", None)]["value"] == round(2.5 / 1.6, 2)
+    assert targets[("bf16_speedup", None)]["met"] is True
+    assert targets[("gflops_over_best_peer", "32")]["value"] == 1.25  # 150 over the peer's 120
+    assert targets[("gflops_over_best_peer", "bf16")]["met"] is False  # 300 over 400
+
+
+def test_the_peers_match_torchvisions_published_sizes():
+    # torchvision's r3d_18: 33.4 M parameters, 40.7 GMACs at 16x112; r2plus1d_18: 31.5 M, 40.5 GMACs
+    params = {n: sum(p.numel() for p in B.PEERS[n]().parameters()) for n in B.PEERS}
+    assert round(params["peer_r3d_18"] / 1e6, 1) == 33.4 and round(params["peer_r2plus1d_18"] / 1e6, 1) == 31.5
+    assert round(B._peer_macs("peer_r3d_18", 16, 112) / 1e9, 1) == 40.7
+    assert round(B._peer_macs("peer_r2plus1d_18", 16, 112) / 1e9, 1) == 40.5
+    out = B.build("peer_r3d_18")(torch.randn(1, 3, 4, 32, 32))
+    assert out.shape == (1, 400)
 
 
 def test_cli_speed_bench_writes_json_and_markdown(tmp_path):
@@ -88,9 +111,11 @@ def test_cli_speed_bench_writes_json_and_markdown(tmp_path):
     assert precisions == (["32", "bf16"] if default_precision() == "bf16" else ["32"])
     assert result["peak_gflops"]["fp32"]["peak"] > 0 and set(result["peak_gflops"]) == {"fp32"} | (
         {"bf16"} if "bf16" in precisions else set())
-    # TAN: precisions x 2 layouts x fused/unfused; the 3D baseline: precisions x 2
+    # per precision: plain NCHW, plain channels_last, fused, fused + packed (2D convs only), each peer once
     assert sum(r["model"] == "tan_tiny" for r in result["inference"]) == 4 * len(precisions)
-    assert sum(r["model"] == "tiny_3d" for r in result["inference"]) == 2 * len(precisions)
+    assert sum(r["model"] == "tiny_3d" for r in result["inference"]) == 3 * len(precisions)
+    assert sum(r["model"] in B.PEERS for r in result["inference"]) == len(B.PEERS) * len(precisions)
+    assert all("error" not in r for r in result["inference"])
     assert {r["precision"] for r in result["training"]} == set(precisions)
     assert "torch" in result["machine"] and "date" in result["machine"]
     assert "| tan_tiny | 4x32 |" in (tmp_path / "speed.md").read_text()

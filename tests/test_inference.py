@@ -85,6 +85,10 @@ def test_onnx_export_matches_pytorch_for_any_length(tmp_path):
     session = ort.InferenceSession(str(path))
     meta = session.get_modelmeta().custom_metadata_map
     assert meta["class_names"] == '["a", "b", "c", "d", "e"]' and meta["fps"] == "8.0"
+    import onnx
+
+    ops = [node.op_type for node in onnx.load(str(path)).graph.node]
+    assert "Conv" in ops and "BatchNormalization" not in ops  # every BN folded into its conv
     for t in (5, 16, 29):
         x = torch.randn(2, 3, t, 48, 48)
         out = session.run(None, {"clip": x.numpy()})[0]
