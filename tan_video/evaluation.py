@@ -243,7 +243,7 @@ def _score_distributed(model, dataset, *, precision: str, device, devices, num_n
 
     import warnings
 
-    from .training import quiet_lightning
+    from .quiet import quiet_lightning
 
     local = int(os.environ.get("LOCAL_WORLD_SIZE", "0")) or None  # torchrun's processes on this node
     with quiet_lightning(), warnings.catch_warnings():

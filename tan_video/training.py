@@ -17,7 +17,6 @@ never stopped (:mod:`tan_video.resume`).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -45,6 +44,7 @@ from .inference import predict_logits
 from .models import create_model, to_channels_last
 from .models import TemporalAggregation
 from .models.weights import IMAGENET_MEAN, IMAGENET_STD
+from .quiet import quiet_lightning  # noqa: F401  (also used as tan_video.training.quiet_lightning)
 from .resume import ResumeState
 
 log = logging.getLogger(__name__)
@@ -142,23 +142,6 @@ class StepProgress(L.Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
-
-
-@contextlib.contextmanager
-def quiet_lightning():
-    """Silence Lightning's informational lines (GPU/TPU availability, tips and advertisements, loader
-    notes); its warnings still go through :mod:`warnings` and are shown."""
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch.utilities.rank_zero",
-                                                    "lightning.fabric.utilities.rank_zero",
-                                                    "lightning.fabric.utilities.distributed")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
 
 
 class SampleLog(L.Callback):

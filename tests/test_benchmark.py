@@ -129,6 +129,9 @@ def test_cli_bench_needs_a_choice_and_known_models(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "tan_video.cli", "bench", "--speed", "--models", "nope"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "unknown model(s) nope" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "tan_video.cli", "bench", "--speed", "--device", "tpu"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "--device must be" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_machine_info_records_the_dispatch_level_and_bf16_support():
