@@ -601,6 +601,11 @@ def _flag(value) -> str:
     return "-" if value is None else str(value)
 
 
+def _pct(row: dict, key: str = "fraction_of_peak") -> str:
+    """A row's fraction as a whole percentage, ``-`` where it was not measured."""
+    return f"{100 * row[key]:.0f}" if row.get(key) is not None else "-"
+
+
 def to_markdown(result: dict) -> str:
     m, pk = result["machine"], result["peak_gflops"]
     where = result["setup"].get("device", "cpu")
@@ -617,9 +622,8 @@ def to_markdown(result: dict) -> str:
         if "error" in r:
             lines.append(f"{head} {r['error']} | | | | |")
             continue
-        frac = f"{100 * r['fraction_of_peak']:.0f}" if r.get("fraction_of_peak") is not None else "-"
         lines.append(f"{head} {r['seconds']:.3f} | {r['clips_per_second']:.2f} | {r['gflops_per_second']:.0f} | "
-                     f"{frac} | {r['peak_memory_mb']} |")
+                     f"{_pct(r)} | {r['peak_memory_mb']} |")
     if result.get("onnx"):
         lines += ["", "| ONNX (fused) | input | runtime | s/clip | GFLOP/s | % of peak | BatchNormalization nodes | "
                   "max abs diff vs PyTorch |", "|---|---|---|---|---|---|---|---|"]
@@ -627,9 +631,8 @@ def to_markdown(result: dict) -> str:
             if "error" in r:
                 lines.append(f"| {r['model']} | | {r['runtime']} | {r['error']} | | | | |")
                 continue
-            frac = f"{100 * r['fraction_of_peak']:.0f}" if r.get("fraction_of_peak") is not None else "-"
             lines.append(f"| {r['model']} | {r['input']} | {r['runtime']} | {r['seconds']:.3f} | "
-                         f"{r['gflops_per_second']:.0f} | {frac} | {r['batchnorm_nodes']} | {r['max_abs_difference']} |")
+                         f"{r['gflops_per_second']:.0f} | {_pct(r)} | {r['batchnorm_nodes']} | {r['max_abs_difference']} |")
     if result.get("ta_modules"):
         lines += ["", "| TA module (TAN-R50 level) | shape | precision | unfused ms | fused ms | speedup |",
                   "|---|---|---|---|---|---|"]
@@ -644,10 +647,9 @@ def to_markdown(result: dict) -> str:
                 lines.append(f"| {r['model']} | {r['input']} | {r['batch']} | {r['precision']} | "
                              f"{r.get('compiled')} | {r['error']} | | | | | |")
                 continue
-            pct = lambda k: f"{100 * r[k]:.0f}" if k in r else "-"  # noqa: E731
             lines.append(f"| {r['model']} | {r['input']} | {r['batch']} | {r['precision']} | {r.get('compiled')} | "
                          f"{r['seconds_per_step']} | {r['clips_per_second']} | {r.get('gflops_per_second', '-')} | "
-                         f"{pct('fraction_of_fp32_peak')} | {pct('fraction_of_bf16_peak')} | {r['peak_memory_mb']} |")
+                         f"{_pct(r, 'fraction_of_fp32_peak')} | {_pct(r, 'fraction_of_bf16_peak')} | {r['peak_memory_mb']} |")
     targets = result.get("summary", {}).get("targets")
     if targets:
         lines += ["", "| target | input | precision | value | threshold | met |", "|---|---|---|---|---|---|"]

@@ -183,6 +183,9 @@ def _cmd_viz(args) -> int:
     return 0
 
 
+DEVICE_HELP = "auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tan-video", description="Temporal Aggregation Network: dense multi-label "
                                 "action recognition: demo, train, evaluate, predict, export, viz, bench.")
@@ -226,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--precision", default="auto", choices=["auto", "32", "bf16", "16"],
                    help="inference precision; auto: bf16 on GPUs that compute it (else 16) and on CPUs with native "
                    "bf16, else 32 (default: auto)")
-    e.add_argument("--device", default="auto", help="auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N")
+    e.add_argument("--device", default="auto", help=DEVICE_HELP)
     e.add_argument("--devices", default=None, metavar="N", type=lambda v: int(v) if v.isdigit() else v,
                    help="processes to score in (each a disjoint shard of the videos, through Lightning's DDP): "
                    "N GPUs with --device cuda, N CPU processes with --device cpu (default: train.devices)")
@@ -271,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--precision", default="auto", choices=["auto", "32", "bf16", "16"],
                     help="inference precision; auto: bf16 on GPUs that compute it (else 16) and on CPUs with native "
                     "bf16 (measured 2x faster), else 32")
-    pr.add_argument("--device", default="auto", help="auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N")
+    pr.add_argument("--device", default="auto", help=DEVICE_HELP)
     pr.add_argument("--chunk", type=int, default=64, help="output frames per forward pass")
     pr.add_argument("--window", type=int, default=256, help="sampled frames decoded per read")
     pr.add_argument("--no-progress", action="store_true")
@@ -294,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--channels", type=int, default=4, help="channels per level (highest temporal variance)")
     v.add_argument("--columns", type=int, default=8, help="time points drawn")
     v.add_argument("--fps", type=float, default=None, help="sampling rate (default: the checkpoint's)")
-    v.add_argument("--device", default="auto", help="auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N")
+    v.add_argument("--device", default="auto", help=DEVICE_HELP)
     v.set_defaults(func=_cmd_viz)
     return p
 
