@@ -37,6 +37,7 @@ from .inference import autocast
 from .models import create_model
 from .models import TemporalAggregation
 from .models.tan import TAN
+from .models.packing import PLAIN_CONV2D
 
 DEFAULT_MODELS = ("tan_r50", "r50_3d", "r50_2d_lstm")
 
@@ -484,7 +485,7 @@ def run_speed_bench(models=DEFAULT_MODELS, sizes=(112, 224), frames: int = 16, r
         with torch.device("meta"):
             meta_model = create_model(name, num_classes=157)
         params = count_params(meta_model)
-        packable = cpu and any(type(m) is nn.Conv2d for m in meta_model.modules())
+        packable = cpu and any(type(m) in PLAIN_CONV2D for m in meta_model.modules())
         for size in sizes:
             macs = {f: count_macs(name, frames, size, 157, fused=f) for f in (False, True)}
             for precision, cl, fused, packed, compiled in inference_variants(precisions, compile, packable):

@@ -78,6 +78,10 @@ def build_model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:
     except RuntimeError as e:
         first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
         raise InputError(f"weights do not fit model {ckpt['build_args']['name']!r}: {first[:160]}", path=path) from None
+    bad = [k for k, v in ckpt["state_dict"].items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise InputError(f"{len(bad)} of the model's weight tensors hold NaN or inf (first {bad[0]}): the run that "
+                         "wrote it diverged; train again (a lower train.lr, or train.precision=32)", path=path)
     meta = {k: v for k, v in ckpt.items() if k != "state_dict"}
     return model, meta
 

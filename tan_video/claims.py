@@ -27,7 +27,7 @@ import numpy as np
 
 from .data.annotations import dense_targets
 
-VERDICTS = ("holds", "contradicted", "not shown")
+VERDICTS = ("holds", "contradicted", "not shown", "not tested")
 
 
 @dataclass(frozen=True)
@@ -178,14 +178,31 @@ def evaluate_claim(claim: Claim, stats: dict) -> dict:
             "margin": float(margin[0]), "ci95": [float(low), float(high)], "verdict": verdict(low, high)}
 
 
+def needed_models(claim: Claim) -> set[str]:
+    return set(claim.models) if claim.kind == "alike" else {claim.a, claim.b}
+
+
 def evaluate_claims(claims, predictions: dict[str, list], class_names: list[str], groups: dict[str, str] | None,
-                    n_boot: int = 1000, seed: int = 0) -> list[dict]:
-    """Every applicable claim of ``claims`` on one run's test predictions (see the module docstring)."""
+                    n_boot: int = 1000, seed: int = 0, failed: dict[str, str] | None = None) -> list[dict]:
+    """Every applicable claim of ``claims`` on one run's test predictions (see the module docstring).
+
+    ``failed``: model key -> why it has no predictions (training diverged); a claim that needs
+    such a model gets a row with the verdict ``"not tested"`` and the reason, in its place.
+    """
+    failed = failed or {}
     todo = applicable(claims, predictions, groups)
-    if not todo:
-        return []
-    stats = statistics(predictions, class_names, groups, n_boot=n_boot, seed=seed)
-    return [evaluate_claim(c, stats) for c in todo]
+    stats = statistics(predictions, class_names, groups, n_boot=n_boot, seed=seed) if todo else None
+    known = set((groups or {}).values())
+    rows = []
+    for c in claims:
+        lost = sorted(needed_models(c) & set(failed))
+        if c in todo:
+            rows.append(evaluate_claim(c, stats))
+        elif lost and (c.group is None or c.group in known):
+            rows.append({"key": c.key, "claim": c.text, "source": c.source, "group": c.group, "a": c.a or "best",
+                         "b": c.b or "worst", "value_a": None, "value_b": None, "margin": None, "ci95": [None, None],
+                         "verdict": "not tested", "reason": "; ".join(f"{k} failed: {failed[k]}" for k in lost)})
+    return rows
 
 
 def combine_seeds(per_seed: dict[int, list[dict]]) -> list[dict]:
@@ -196,15 +213,18 @@ def combine_seeds(per_seed: dict[int, list[dict]]) -> list[dict]:
     rows = []
     for key in keys:
         runs = {s: next(r for r in per_seed[s] if r["key"] == key) for s in seeds if any(r["key"] == key for r in per_seed[s])}
-        margins = np.array([r["margin"] for r in runs.values()])
+        tested = [r for r in runs.values() if r["verdict"] != "not tested"]
+        margins = np.array([r["margin"] for r in tested])
         verdicts = {r["verdict"] for r in runs.values()}
         agreed = verdicts.pop() if len(verdicts) == 1 and len(runs) == len(seeds) else "not shown"
+        if len(tested) < len(runs):
+            agreed = "not tested"  # a seed lacks a model it needs: no verdict over every seed
         first = runs[seeds[0]]
+        mean = lambda field: float(np.mean([r[field] for r in tested])) if tested else None  # noqa: E731
         rows.append({"key": key, "claim": first["claim"], "source": first["source"], "group": first["group"],
                      "a": first["a"], "b": first["b"],
-                     "value_a": float(np.mean([r["value_a"] for r in runs.values()])),
-                     "value_b": float(np.mean([r["value_b"] for r in runs.values()])),
-                     "margin": float(margins.mean()),
+                     "value_a": mean("value_a"), "value_b": mean("value_b"),
+                     "margin": float(margins.mean()) if tested else None,
                      "margin_sd": float(margins.std(ddof=1)) if len(margins) > 1 else 0.0,
                      "seeds": {str(s): {"margin": r["margin"], "ci95": r["ci95"], "verdict": r["verdict"]}
                                for s, r in runs.items()},
@@ -219,7 +239,7 @@ def claims_markdown(rows: list[dict], note: str = "") -> str:
     if not rows:
         return "No claim applies to these models and classes.\n" + (f"\n{note}\n" if note else "")
     multi = "seeds" in rows[0]
-    pts = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    pts = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
     if multi:
         seeds = list(rows[0]["seeds"])
         head = ["claim", "source", "A", "B", "margin (mean +- sd)"] + [f"seed {s}: margin [95% CI]" for s in seeds] + ["verdict"]
@@ -234,9 +254,12 @@ def claims_markdown(rows: list[dict], note: str = "") -> str:
                       for v in r["seeds"].values()]
         else:
             cells += [pts(r["margin"]), f"[{pts(r['ci95'][0])}, {pts(r['ci95'][1])}]"]
-        cells.append(f"**{r['verdict']}**" + (" (not meaningful)" if r.get("meaningful") is False else ""))
+        cells.append(f"**{r['verdict']}**" + (" (not meaningful)" if r.get("meaningful") is False else "")
+                     + (f" ({r['reason']})" if r.get("reason") else ""))
         lines.append("| " + " | ".join(cells) + " |")
     text = ("Margin = A - B in frame-AP points (for 'alike': the tolerance minus the best-worst spread); "
             "95% CI from a paired bootstrap over test videos; holds = interval above 0, contradicted = below 0"
-            + ("; over seeds, a verdict needs every seed to agree." if multi else "."))
+            + ("; over seeds, a verdict needs every seed to agree." if multi else ".")
+            + (" Not tested: a model the claim needs failed to train." if any(r["verdict"] == "not tested" for r in rows)
+               else ""))
     return "\n".join(lines) + "\n\n" + text + "\n" + (f"\n{note}\n" if note else "")

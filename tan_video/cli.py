@@ -53,13 +53,22 @@ def _cmd_demo(args) -> int:
         print(claims.claims_markdown(report["claims"], QUICK_NOTE if args.quick else ""), end="")
         print(f"total {report['total_seconds']:.0f} s; wrote {args.out}/results.json, results.md, claims.md, "
               f"seed_*/")
-        return 0
+        return _failed_models([m for m in report["summary"]["models"].values() if m.get("failed_seeds")])
     results = run_demo(args.out, quick=args.quick, seed=args.seed, models=models, settings=settings, data=data)
     print(results_markdown(results, result_groups(results)))
     print(claims.claims_markdown(results["claims"], QUICK_NOTE if args.quick else ""), end="")
     print(f"total {results['total_seconds']:.0f} s; wrote {args.out}/results.json, results.md, claims.md, "
           f"per_class_ap.png, timelines/")
-    return 0
+    return _failed_models([m for m in results["models"].values() if m.get("failed")])
+
+
+def _failed_models(failed: list[dict]) -> int:
+    """Exit status 2 with one line when some model failed to train (its report is written)."""
+    if not failed:
+        return 0
+    print(f"tan-video: error: {len(failed)} model(s) failed to train ({', '.join(m['label'] for m in failed)}); "
+          "the report marks the claims that need them 'not tested'", file=sys.stderr)
+    return 2
 
 
 def _cmd_train(args) -> int:
@@ -226,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--detections", help="ActivityNet detection JSON (tan-video predict --proposals): detection mAP "
                    "against the config's test annotations at tIoU 0.3-0.7")
     e.add_argument("--out", default=None, help="output folder (default: beside the checkpoint, eval/)")
-    e.add_argument("--precision", default="auto", choices=["auto", "32", "bf16", "16"],
+    e.add_argument("--precision", default="auto", type=_precision_arg, metavar="{auto,32,bf16,16}",
                    help="inference precision; auto: bf16 on GPUs that compute it (else 16) and on CPUs with native "
                    "bf16, else 32 (default: auto)")
     e.add_argument("--device", default="auto", help=DEVICE_HELP)
@@ -271,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--class-base", type=int, default=0, help="id of the first class in the annotation file")
     pr.add_argument("--proposals", default=None, help="ActivityNet-style proposals JSON -> OUT/detections.json")
     pr.add_argument("--top-k", type=int, default=None, help="classes kept per proposal (default: all)")
-    pr.add_argument("--precision", default="auto", choices=["auto", "32", "bf16", "16"],
+    pr.add_argument("--precision", default="auto", type=_precision_arg, metavar="{auto,32,bf16,16}",
                     help="inference precision; auto: bf16 on GPUs that compute it (else 16) and on CPUs with native "
                     "bf16 (measured 2x faster), else 32")
     pr.add_argument("--device", default="auto", help=DEVICE_HELP)
@@ -300,6 +309,16 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--device", default="auto", help=DEVICE_HELP)
     v.set_defaults(func=_cmd_viz)
     return p
+
+
+def _precision_arg(value: str) -> str:
+    """--precision as users spell it (32, 32-true, bf16, bf16-mixed, 16, 16-mixed, auto)."""
+    from .inference import inference_precision
+
+    try:
+        return inference_precision(value)
+    except InputError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def main(argv: list[str] | None = None) -> int:

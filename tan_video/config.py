@@ -170,6 +170,22 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     return cfg
 
 
+# Lightning's precision names and the shorter spellings users write (YAML reads 32 as a number)
+PRECISIONS = {"auto": "auto", "32": "32-true", "32-true": "32-true", "64": "64-true", "64-true": "64-true",
+              "16": "16-mixed", "16-mixed": "16-mixed", "16-true": "16-true",
+              "bf16": "bf16-mixed", "bf16-mixed": "bf16-mixed", "bf16-true": "bf16-true"}
+
+
+def normalize_precision(value, where: str = "train.precision") -> str:
+    """A training precision as users spell it (``32``, ``"bf16"``, ``"16-mixed"``, ...) -> Lightning's
+    full name (``"32-true"``, ``"bf16-mixed"``, ...), ``"auto"`` kept; anything else is an
+    :class:`~tan_video.errors.InputError` that lists the accepted values."""
+    key = str(value).strip().lower() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+    if key not in PRECISIONS:
+        raise InputError(f"{where} must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    return PRECISIONS[key]
+
+
 CHOICES = {("train", "temporal_lr"): ("same", "fan_in"), ("train", "mode"): ("multilabel", "single_label"),
            ("train", "schedule"): ("cosine", "step")}
 
@@ -193,6 +209,7 @@ def _check_types(cfg: Config, label: str) -> None:
                     raise InputError(f"{label}: {section}.{f.name} must be a number, got {value!r}")
                 if isinstance(default, float):
                     setattr(obj, f.name, float(value))
+    cfg.train.precision = normalize_precision(cfg.train.precision, f"{label}: train.precision")
     if not 0 <= cfg.train.warmup < 1:
         raise InputError(f"{label}: train.warmup is a fraction of the training steps in [0, 1), got {cfg.train.warmup}")
 

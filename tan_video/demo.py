@@ -26,7 +26,7 @@ from .complexity import count_macs, count_params
 from .config import Config, DataConfig, ModelConfig, TrainConfig
 from .data import synthetic
 from .data.split import read_split
-from .errors import InputError
+from .errors import InputError, TrainingDiverged
 from .evaluation import load_predictions, save_predictions
 from .models import create_model
 from .training import fit
@@ -198,11 +198,17 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, seed: int =
     t0 = time.perf_counter()
     source, class_names, groups, dataset = _prepare_data(out, s, seed, data)
     results = {"models": {}, "dataset": dataset, "settings": settings_record(s, seed, quick, train_overrides)}
-    predictions = {}
+    predictions, failed = {}, {}
     for key, label, name, args in models:
         log.info("== %s ==", label)
         cfg = demo_config(source, out / "runs" / key, name, args, s, seed, len(class_names), train_overrides)
-        run = train_or_reuse(cfg)
+        try:
+            run = train_or_reuse(cfg)
+        except TrainingDiverged as e:  # the others still train; the report says which claims it leaves untested
+            log.error("tan-video: error: %s", e)
+            failed[key] = str(e)
+            results["models"][key] = {"label": label, "model": name, "args": args, "failed": str(e)}
+            continue
         m = run["metrics"]
         steps = run["global_step"]
         model = create_model(name, num_classes=len(class_names), **args)
@@ -217,7 +223,7 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, seed: int =
         }
         predictions[key] = run["predictions"]
     rows = claims_mod.evaluate_claims(claims_mod.PAPER_CLAIMS, predictions, class_names, groups,
-                                      n_boot=s.bootstrap, seed=seed)
+                                      n_boot=s.bootstrap, seed=seed, failed=failed)
     if quick:
         for r in rows:
             r["meaningful"] = False
@@ -227,8 +233,10 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, seed: int =
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (out / "results.md").write_text(results_markdown(results, groups or {}))
     (out / "claims.md").write_text(claims_mod.claims_markdown(rows, QUICK_NOTE if quick else ""))
+    if not predictions:
+        return results  # every model failed: the report says so, there is nothing to plot
     plot_per_class_ap(out / "per_class_ap.png", {results["models"][k]["label"]: results["models"][k]["per_class_ap"]
-                                                 for k in results["models"]}, groups or {})
+                                                 for k in predictions}, groups or {})
     _timelines(out / "timelines", {k: {p.video_id: p for p in v} for k, v in predictions.items()}, results,
                class_names, s.timelines)
     return results
@@ -276,8 +284,11 @@ def _timelines(folder: Path, predictions: dict, results: dict, class_names: list
 
 def results_markdown(results: dict, groups: dict[str, str]) -> str:
     """The results table for people; the group table and group column only where groups are known."""
-    models = results["models"]
+    failed = {k: r for k, r in results["models"].items() if r.get("failed")}
+    models = {k: r for k, r in results["models"].items() if k not in failed}
     lines = ["| model | frame mAP | video mAP | params | GMACs/clip | train s | clips/s |", "|---|---|---|---|---|---|---|"]
+    for r in failed.values():
+        lines.append(f"| {r['label']} | failed | failed | | | | |")
     for r in models.values():
         lines.append(f"| {r['label']} | {100 * r['frame_map']:.1f} | {100 * r['video_map']:.1f} | "
                      f"{r['params'] / 1e6:.2f} M | {r['gmacs_per_clip']:.2f} | {r['train_seconds']:.0f} | "
@@ -298,6 +309,8 @@ def results_markdown(results: dict, groups: dict[str, str]) -> str:
     for c in order:
         cells = [("-" if r["per_class_ap"].get(c) is None else f"{100 * r['per_class_ap'][c]:.1f}") for r in models.values()]
         lines.append(f"| {c} | {groups.get(c, '-')} | " + " | ".join(cells) + " |")
+    for r in failed.values():
+        lines += ["", f"**{r['label']} failed:** {r['failed']}"]
     return "\n".join(lines) + "\n"
 
 
@@ -338,6 +351,10 @@ def seed_summary(runs: list[dict], groups: dict[str, str] | None = None) -> dict
     models = {}
     for key, first in runs[0]["models"].items():
         per_run = [r["models"][key] for r in runs]
+        lost = [r["settings"]["seed"] for r, m in zip(runs, per_run) if m.get("failed")]
+        if lost:  # no mean over seeds without every seed's number
+            models[key] = {"label": first["label"], "failed_seeds": lost}
+            continue
         by_group = [group_means(m["per_class_ap"], groups) for m in per_run]
         models[key] = {"label": first["label"],
                        "frame_map": stats([m["frame_map"] for m in per_run]),
@@ -351,11 +368,15 @@ def seed_summary_markdown(summary: dict) -> str:
     """The table of :func:`seed_summary` for people: mean +- sd (per-seed values), in percent; "-"
     for a group without positives in some run."""
     models = summary["models"]
-    group_names = list(dict.fromkeys(g for m in models.values() for g in m["groups"]))
+    group_names = list(dict.fromkeys(g for m in models.values() for g in m.get("groups", {})))
     pm = lambda s: f"{100 * s['mean']:.1f} +- {100 * s['sd']:.1f}"  # noqa: E731
     lines = [f"| model | frame mAP (seeds {', '.join(map(str, summary['seeds']))}) | video mAP | "
              + " | ".join(group_names) + " |", "|---|---|---|" + "---|" * len(group_names)]
     for m in models.values():
+        if m.get("failed_seeds"):
+            lines.append(f"| {m['label']} | failed to train with seed(s) {', '.join(map(str, m['failed_seeds']))} | | "
+                         + " | " * len(group_names))
+            continue
         values = ", ".join(f"{100 * v:.1f}" for v in m["frame_map"]["values"])
         lines.append(f"| {m['label']} | {pm(m['frame_map'])} ({values}) | {pm(m['video_map'])} | "
                      + " | ".join(pm(m["groups"][g]) if g in m["groups"] else "-" for g in group_names) + " |")

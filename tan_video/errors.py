@@ -22,3 +22,9 @@ class InputError(ValueError):
         super().__init__(f"{where}{message}")
         self.path = path
         self.line = line
+
+
+class TrainingDiverged(InputError):
+    """Training met a non-finite loss or gradient and stopped (exit status 2, one line, no
+    traceback). The message names the run, the optimiser step and what to try; the run's last
+    checkpoint, written before the bad step, is kept."""

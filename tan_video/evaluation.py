@@ -83,6 +83,16 @@ def load_predictions(path: str | Path, annotations: list[VideoAnnotation]) -> li
             raise InputError(f"no predictions for video {e.args[0].split('/')[0]!r}", path=path) from None
 
 
+def check_finite(preds: list[VideoPrediction], model: object, precision: str | None = None) -> None:
+    """An :class:`InputError` naming ``model`` (a checkpoint path or a run) when any score is NaN or
+    inf: such scores cannot be ranked, and they mean the model (or its precision) broke down."""
+    bad = [p.video_id for p in preds if not np.isfinite(p.scores).all()]
+    if bad:
+        hint = f" at precision {precision}; try --precision 32" if precision not in (None, "32") else ""
+        raise InputError(f"the model's scores are NaN or inf on {len(bad)} of {len(preds)} test videos "
+                         f"(first {bad[0]}){hint}", path=model)
+
+
 def compute_metrics(preds: list[VideoPrediction], class_names: list[str], protocol: str = "frames") -> dict:
     """All metrics that apply, named by protocol, plus per-class frame AP."""
     k = len(class_names)
@@ -315,6 +325,7 @@ def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, pre
         prepare_for_inference(model, device=device)
         preds = predict_dataset(model, ds, precision=precision, progress=progress, num_workers=cfg.data.num_workers)
         counts = [len(preds)]
+    check_finite(preds, checkpoint, precision)
     result = compute_metrics(preds, class_names, cfg.data.protocol)
     result["checkpoint"] = str(checkpoint)
     result["precision"] = precision

@@ -112,9 +112,24 @@ def default_precision(device: torch.device | str = "cpu") -> str:
     return "bf16" if caps.get("avx512_bf16") or caps.get("amx_bf16") else "32"
 
 
+# inference precision as users spell it (Lightning's training names included) -> this module's names
+PRECISION_ALIASES = {"auto": "auto", "32": "32", "32-true": "32", "bf16": "bf16", "bf16-mixed": "bf16",
+                     "bf16-true": "bf16", "16": "16", "16-mixed": "16", "16-true": "16"}
+
+
+def inference_precision(precision: "str | int") -> str:
+    """``32`` / ``"32-true"`` -> ``"32"``, ``"bf16-mixed"`` -> ``"bf16"``, ``"16-mixed"`` -> ``"16"``, ...;
+    anything else is an error that lists the accepted spellings."""
+    key = str(precision).strip().lower()
+    if isinstance(precision, bool) or key not in PRECISION_ALIASES:
+        raise InputError(f"precision must be one of {', '.join(PRECISION_ALIASES)}, got {precision!r}")
+    return PRECISION_ALIASES[key]
+
+
 def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:
     """``"auto"`` -> :func:`default_precision` for ``device``; ``"32"`` / ``"bf16"`` (and ``"16"`` on a
-    GPU) as given; anything else is an error."""
+    GPU), in any spelling of :func:`inference_precision`; anything else is an error."""
+    precision = inference_precision(precision)
     if precision == "auto":
         return default_precision(device)
     allowed = ("32", "bf16", "16") if torch.device(device).type == "cuda" else ("32", "bf16")

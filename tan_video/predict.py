@@ -198,6 +198,9 @@ def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, 
         if bar is not None:
             bar.close()
     seconds = time.perf_counter() - started
+    if not np.isfinite(np.asarray(logits)).all():
+        hint = f" at precision {options.precision}; try --precision 32" if options.precision != "32" else ""
+        raise InputError(f"{path}: the model {meta.get('_path')} gives NaN or inf scores on this video{hint}")
     scores = to_probabilities(logits, meta.get("mode", "multilabel"))
     # The segments' end is clipped to the video's length: the decoder's duration when it is
     # plausible (headers can be off), else the last sample plus one step.

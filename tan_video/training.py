@@ -34,12 +34,12 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from .checkpoint import load_checkpoint, save_model_file, training_progress
-from .config import Config, save_config
+from .config import Config, normalize_precision, save_config
 from .data.datasets import ClipDataset, EpochOrder, LabelListDataset, VideoDataset
 from .data.split import check_videos, read_split
 from .data.transforms import normalize
-from .errors import InputError
-from .evaluation import VideoPrediction, compute_metrics
+from .errors import InputError, TrainingDiverged
+from .evaluation import VideoPrediction, check_finite, compute_metrics
 from .inference import predict_logits
 from .models import create_model, to_channels_last
 from .models import TemporalAggregation
@@ -156,6 +156,41 @@ class SampleLog(L.Callback):
             f.write("\n".join(batch["video_id"]) + "\n")
 
 
+class NonFiniteGuard(L.Callback):
+    """Stops training at the first non-finite loss, or non-finite gradient, before the optimiser
+    applies it: :class:`~tan_video.errors.TrainingDiverged` with one line that names the run, the
+    step and what to try. The weights are never updated from a bad step, and ``last.ckpt`` (written
+    at an earlier step) stays as it was. Gradients are not checked under ``16-mixed``, whose
+    gradient scaler expects and skips the occasional overflowing step itself."""
+
+    def __init__(self, run: str, ckpt_dir: Path, precision: str, lr: float):
+        self.run, self.ckpt_dir, self.precision, self.lr = run, Path(ckpt_dir), precision, lr
+
+    def on_before_backward(self, trainer, pl_module, loss):
+        if not torch.isfinite(loss.detach()).all():
+            self._stop(trainer, f"the training loss is {float(loss.detach().float().sum())}")
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        if self.precision.startswith("16"):
+            return
+        grads = [(n, p.grad) for n, p in pl_module.named_parameters() if p.grad is not None]
+        if not grads:
+            return
+        finite = torch.stack([torch.isfinite(g).all() for _, g in grads]).cpu()  # one device sync
+        if not finite.all():
+            name = grads[int((~finite).nonzero()[0])][0]
+            self._stop(trainer, f"the gradient of {name.removeprefix('model.')} is not finite")
+
+    def _stop(self, trainer, what: str):
+        last = self.ckpt_dir / "last.ckpt"
+        kept = (f"the last good checkpoint, {last} (step {training_progress(last)[2]}), is kept"
+                if last.is_file() else "no checkpoint had been written yet")
+        raise TrainingDiverged(
+            f"{self.run}: training diverged at optimiser step {trainer.global_step + 1}: {what}; {kept}. Try a "
+            f"lower train.lr (now {self.lr:g})"
+            + (f" or train.precision=32 (now {self.precision})" if self.precision != "32-true" else ""))
+
+
 # -- the Lightning module -----------------------------------------------------------------------
 class TANModule(L.LightningModule):
     """A registered model + the paper's optimiser; every hyper-parameter is saved in checkpoints."""
@@ -173,6 +208,7 @@ class TANModule(L.LightningModule):
         if channels_last:
             to_channels_last(self.model)
         self._val: list[VideoPrediction] = []
+        self.run_name = "the model"  # fit() names it after the run's folder
         self.last_metrics: dict | None = None
         self.last_predictions: list[VideoPrediction] = []
 
@@ -199,6 +235,10 @@ class TANModule(L.LightningModule):
         self._val = []
         if not preds:
             return
+        try:
+            check_finite(preds, self.run_name)
+        except InputError as e:
+            raise TrainingDiverged(str(e) + "; the training diverged: try a lower train.lr or train.precision=32") from None
         result = compute_metrics(preds, self.hparams.class_names, self.hparams.protocol)
         self.last_metrics, self.last_predictions = result, preds
         for key in ("frame_map", "video_map", "charades_localize_map"):
@@ -278,8 +318,9 @@ def train_precision(t) -> str:
     measured 2-19x *slower* than fp32 for the tiny models on the 2-core AVX2 machine
     (``benchmarks/results/train_precision.json``).
     """
-    if t.precision != "auto":
-        return t.precision
+    precision = normalize_precision(t.precision)
+    if precision != "auto":
+        return precision
     if t.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
         return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
     from .inference import default_precision
@@ -352,16 +393,19 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
     resume_state = ResumeState()
     dm = TANDataModule(cfg, resume_state)
     module = build_module(cfg, dm.class_names)
+    module.run_name = str(out)
     ckpt_dir = out / "checkpoints"
     ckpt_path, resumed_at = _resume_from(ckpt_dir) if resume else (None, 0)
     t = cfg.train
     checkpoints = _checkpoint_callbacks(ckpt_dir, t.checkpoint_every_steps)
-    cbs = [resume_state, *checkpoints] + ([StepProgress(t.progress_label or out.name, t.log_every)] if t.progress else []) + (callbacks or [])
+    precision = train_precision(t)
+    guard = NonFiniteGuard(str(out), ckpt_dir, precision, t.lr)
+    cbs = [resume_state, guard, *checkpoints] + ([StepProgress(t.progress_label or out.name, t.log_every)] if t.progress else []) + (callbacks or [])
     if t.log_samples:
         cbs.append(SampleLog(out / "logs"))
     has_val = bool(dm.test_anns) and t.mode != "single_label"
     trainer = L.Trainer(
-        max_epochs=t.epochs, max_steps=t.max_steps, precision=train_precision(t), accumulate_grad_batches=t.accumulate,
+        max_epochs=t.epochs, max_steps=t.max_steps, precision=precision, accumulate_grad_batches=t.accumulate,
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,
         default_root_dir=str(out), callbacks=cbs, plugins=[AtomicCheckpointIO()],
         # a resumed run logs beside the first part (CSVLogger would overwrite its metrics.csv)

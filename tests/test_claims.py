@@ -116,3 +116,24 @@ def test_over_seeds_a_verdict_needs_every_seed():
     assert split["verdict"] == "not shown"
     md = claims.claims_markdown([agreed])
     assert "seed 0" in md and "**holds**" in md
+
+
+def test_a_claim_whose_model_failed_is_not_tested_in_one_run_and_over_seeds():
+    videos = _videos()
+    preds = {"tan": _preds(videos, 1.0, 0), "no_dilation": _preds(videos, 0.5, 1)}
+    rows = claims.evaluate_claims(claims.PAPER_CLAIMS, preds, CLASSES, GROUPS, n_boot=50,
+                                  failed={"3d": "loss nan at step 9"})
+    by_key = {r["key"]: r for r in rows}
+    assert by_key["dilation_vs_none"]["verdict"] in ("holds", "not shown", "contradicted")  # still tested
+    assert by_key["tan_vs_3d"]["verdict"] == by_key["short_vs_3d"]["verdict"] == "not tested"
+    assert by_key["tan_vs_3d"]["reason"] == "3d failed: loss nan at step 9"
+    assert "tan_vs_2d" not in by_key  # never asked for: not a failure
+    assert "| TAN above 3D (frame mAP) | Table 1 | tan - | 3d - | - | [-, -] | **not tested** (3d failed" in \
+        claims.claims_markdown(rows)
+    other = claims.evaluate_claims(claims.PAPER_CLAIMS, {**preds, "3d": _preds(videos, 0.2, 2)}, CLASSES, GROUPS,
+                                   n_boot=50)
+    combined = {r["key"]: r for r in claims.combine_seeds({0: rows, 1: other})}
+    assert combined["tan_vs_3d"]["verdict"] == "not tested"
+    assert combined["tan_vs_3d"]["margin"] == pytest.approx(next(r for r in other if r["key"] == "tan_vs_3d")["margin"])
+    assert combined["dilation_vs_none"]["verdict"] != "not tested"
+    assert "**not tested**" in claims.claims_markdown(list(combined.values()))

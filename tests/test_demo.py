@@ -225,3 +225,33 @@ def test_a_demo_killed_part_way_and_run_again_ends_with_the_same_report(demo, tm
         for field in ("frame_map", "video_map", "per_class_ap", "steps"):
             assert resumed["models"][key][field] == full["models"][key][field], (key, field)
     assert [r["margin"] for r in resumed["claims"]] == [r["margin"] for r in full["claims"]]
+
+
+def test_a_model_that_diverges_is_reported_failed_and_the_others_still_count(tmp_path, monkeypatch, capsys):
+    from tan_video import demo as demo_mod
+    from tan_video.cli import _failed_models
+    from tan_video.errors import TrainingDiverged
+
+    real_fit = demo_mod.fit
+
+    def fit(cfg, resume=False):
+        if cfg.model.name == "tiny_3d":
+            raise TrainingDiverged(f"{cfg.train.out}: training diverged at optimiser step 2: the training loss is nan")
+        return real_fit(cfg, resume=resume)
+
+    monkeypatch.setattr(demo_mod, "fit", fit)
+    result = run_demo(tmp_path, seed=3, settings=TINY, models=MODELS)
+    assert result["models"]["3d"]["failed"].endswith("the training loss is nan")
+    assert 0 <= result["models"]["tan"]["frame_map"] <= 1  # trained and scored
+    rows = {r["key"]: r for r in result["claims"]}
+    assert rows["tan_vs_3d"]["verdict"] == rows["short_vs_3d"]["verdict"] == "not tested"
+    assert "3d failed: " in rows["tan_vs_3d"]["reason"] and rows["tan_vs_3d"]["margin"] is None
+    md = (tmp_path / "results.md").read_text()
+    assert "| 3D (tiny_3d, paper Res50-3D) | failed | failed |" in md and "training loss is nan" in md
+    assert "**not tested** (3d failed: " in (tmp_path / "claims.md").read_text()
+    assert _failed_models([m for m in result["models"].values() if m.get("failed")]) == 2
+    assert "1 model(s) failed to train (3D (tiny_3d, paper Res50-3D))" in capsys.readouterr().err
+    # over seeds: the model that failed has no mean, and its claims no verdict
+    summary = seed_summary([result, {**result, "settings": {**result["settings"], "seed": 4}}])
+    assert summary["models"]["3d"] == {"label": result["models"]["3d"]["label"], "failed_seeds": [3, 4]}
+    assert "failed to train with seed(s) 3, 4" in seed_summary_markdown(summary)

@@ -2,6 +2,7 @@
 
 from . import baselines, packing, tan  # noqa: F401  (registers the builders)
 from .baselines import ResNet3D, TAN2DLSTM
+from .bf16 import guard_bf16_convolutions
 from .baselines import BasicBlock3d, Bottleneck3d
 from .tan import BasicBlock, Bottleneck, TemporalAggregation
 from .packing import PackedConv2d, pack, unpack
@@ -13,4 +14,5 @@ __all__ = [
     "TAN", "TAN2DLSTM", "ResNet3D", "BasicBlock", "BasicBlock3d", "Bottleneck", "Bottleneck3d", "TemporalAggregation",
     "create_model", "list_models", "model_arguments", "register_model", "video_scores", "to_channels_last",
     "IMAGENET_RESNET", "Weights", "LoadReport", "load_pretrained", "PackedConv2d", "pack", "unpack",
+    "guard_bf16_convolutions",
 ]

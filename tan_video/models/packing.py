@@ -24,6 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .bf16 import GuardedConv2d
+
+PLAIN_CONV2D = (nn.Conv2d, GuardedConv2d)  # what packing replaces (not other subclasses)
+
 _mkldnn = torch.ops.mkldnn
 
 
@@ -95,10 +99,11 @@ class PackedConv2d(nn.Module):
         return super()._apply(fn, recurse)
 
     def to_conv(self) -> nn.Conv2d:
-        """The equivalent plain ``nn.Conv2d`` (channels_last weight)."""
+        """The equivalent ``nn.Conv2d`` (channels_last weight, with the bf16 training check of
+        :mod:`tan_video.models.bf16`, as every model's convolutions)."""
         weight = self.dense_weight()
         padding, stride, dilation, groups = self.args
-        conv = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, stride=stride, padding=padding,
+        conv = GuardedConv2d(self.in_channels, self.out_channels, self.kernel_size, stride=stride, padding=padding,
                          dilation=dilation, groups=groups, bias=self.bias is not None)
         with torch.no_grad():
             conv.weight.copy_(weight)
@@ -112,7 +117,7 @@ class PackedConv2d(nn.Module):
 
 
 def pack(model: nn.Module) -> int:
-    """Replace every ``nn.Conv2d`` of an eval-mode fp32 CPU model by a :class:`PackedConv2d`;
+    """Replace every plain ``nn.Conv2d`` (:data:`PLAIN_CONV2D`) of an eval-mode fp32 CPU model by a :class:`PackedConv2d`;
     returns how many. 3D convolutions are left as they are. Call after ``fuse()`` (folding needs
     the plain weights)."""
     if model.training:
@@ -122,7 +127,7 @@ def pack(model: nn.Module) -> int:
     count = 0
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if type(child) is nn.Conv2d:
+            if type(child) in PLAIN_CONV2D:
                 setattr(parent, name, PackedConv2d(child))
                 count += 1
     return count

@@ -71,6 +71,9 @@ def create_model(name: str, num_classes: int | None = None, pretrained: "str | P
     except ValueError as e:
         raise InputError(f"model {name!r}: {e}") from None
     model.build_args = {"name": name, "num_classes": model.num_classes, **kwargs}
+    from .bf16 import guard_bf16_convolutions
+
+    guard_bf16_convolutions(model)  # right gradients under bf16 on every CPU (tan_video.models.bf16)
     if pretrained is not None:
         from .weights import load_pretrained
 
