@@ -227,8 +227,8 @@ class TANModule(L.LightningModule):
 
     def validation_step(self, item: dict, batch_idx: int) -> None:
         logits = predict_logits(self.model, item["frames"], precision=self.hparams.eval_precision)
-        self._val.append(VideoPrediction(item["annotation"], item["times"].numpy(),
-                                         torch.sigmoid(logits).numpy()))
+        self._val.append(VideoPrediction(item["annotation"], item["times"].cpu().numpy(),  # (on a GPU, Lightning
+                                         torch.sigmoid(logits).float().cpu().numpy()))  # moved the item there)
 
     def on_validation_epoch_end(self) -> None:
         preds = self._gather(self._val)
