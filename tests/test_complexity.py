@@ -10,17 +10,18 @@ from tan_video.complexity import count_macs, count_params
 
 
 def test_ta_macs_match_the_formula():
-    # Each TA module at level i adds 3 branches x 3 taps x C_i^2 MACs per output pixel per frame.
-    # At 224 px the levels' maps are 56, 28, 14, 7 px wide and C = 256..2048, so every level costs
-    # the same: 9 * 256^2 * 56^2 * 16 frames.
-    per_level = 9 * 256**2 * 56**2 * 16
+    # The paper's module is 3 branches x 3 taps x C_i^2 MACs per output pixel per frame; computed as
+    # one convolution of 7 taps (dilations 1, 2, 3 overlap at the centre) it costs 7 x C_i^2, in
+    # training as in inference. At 224 px the levels' maps are 56, 28, 14, 7 px wide and
+    # C = 256..2048, so every level costs the same: 7 * 256^2 * 56^2 * 16 frames.
+    per_level = 7 * 256**2 * 56**2 * 16
     assert count_macs("tan_r50", 16, 224) - count_macs("tan_r50", 16, 224, levels=()) == 4 * per_level
-    assert count_macs("tan_r50", 16, 224, dilations=(1,)) - count_macs("tan_r50", 16, 224, levels=()) == 4 * per_level // 3
+    assert count_macs("tan_r50", 16, 224, dilations=(1,)) - count_macs("tan_r50", 16, 224, levels=()) == 4 * per_level * 3 // 7
 
 
-def test_fused_ta_modules_do_7_of_their_9_taps():
-    per_level = 9 * 256**2 * 56**2 * 16
-    assert count_macs("tan_r50", 16, 224) - count_macs("tan_r50", 16, 224, fused=True) == 4 * per_level * 2 // 9
+def test_the_fused_form_does_the_same_7_taps_and_folds_the_rest():
+    assert count_macs("tan_r50", 16, 224, fused=True) <= count_macs("tan_r50", 16, 224)  # (BN folded: no MACs)
+    assert count_macs("tan_r50", 16, 224) - count_macs("tan_r50", 16, 224, fused=True) < 1e-3 * count_macs("tan_r50", 16, 224)
     assert count_macs("tiny_3d", 8, 64, fused=True) == count_macs("tiny_3d", 8, 64)  # nothing to fuse
 
 

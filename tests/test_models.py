@@ -155,7 +155,7 @@ def _level4_change_after_one_adam_step(model: torch.nn.Module, lr: float = 1e-4)
 
 def test_default_ta_init_keeps_imagenet_start_and_one_adam_step_moves_it_little(tmp_path):
     """The issue's measurement: from ImageNet-like weights, the paper's lr (1e-4), one Adam step on the
-    TA modules. Zero-initialised branches (ta_norm=False) move level 4 by a large fraction (every
+    TA modules. Zero-initialised branches (ta_init="zero") move level 4 by a large fraction (every
     weight moves by ~lr, 9 * 2048 inputs per output); the default zero-scale BN moves it by ~lr."""
     sd = random_resnet_state_dict(read_fixture())
     path = tmp_path / "resnet50-random.pth"
@@ -169,7 +169,7 @@ def test_default_ta_init_keeps_imagenet_start_and_one_adam_step_moves_it_little(
     assert all(ta.bn is not None for ta in default.temporal_modules())
     change = _level4_change_after_one_adam_step(default)
     zero_init = _level4_change_after_one_adam_step(tv.create_model("tan_r50", num_classes=5, pretrained=path,
-                                                                   ta_norm=False))
+                                                                   ta_init="zero"))
     assert change < 0.01, change
     assert zero_init > 0.2, zero_init  # what the option keeps, and why it is not the default
 
@@ -177,42 +177,95 @@ def test_default_ta_init_keeps_imagenet_start_and_one_adam_step_moves_it_little(
 def test_temporal_modules_start_as_identity_for_every_ablation():
     x = torch.rand(2, 16, 5, 3, 3)  # non-negative, like the ReLU features a TA module follows
     for dil in [(1, 2, 3), (1,), (2, 4)]:
-        for norm in (True, False):
-            ta = TemporalAggregation(16, 3, dil, norm=norm)
+        for init in ("identity", "zero"):
+            ta = TemporalAggregation(16, 3, dil, init=init)
             assert torch.equal(ta(x), x)
+
+
+def test_an_open_temporal_module_mixes_time_from_the_start():
+    torch.manual_seed(0)
+    ta = TemporalAggregation(16, 3, (1, 2, 3), init="open")
+    assert torch.equal(ta.bn.weight, torch.ones(16)) and all(conv.weight.abs().sum() > 0 for conv in ta.convs)
+    x = torch.rand(2, 16, 9, 3, 3)
+    y = x.clone()
+    y[:, :, 4] += 1.0  # one frame changes: its neighbours +-3 change too
+    ta.eval()  # (in training, BatchNorm's batch statistics couple every frame)
+    diff = (ta(x) - ta(y)).abs().amax(dim=(0, 1, 3, 4))
+    assert (diff[1:8] > 1e-3).all() and (diff[[0, 8]] == 0).all()
+
+
+def test_ta_init_follows_where_the_run_starts(tmp_path):
+    """From scratch the TA modules are open; from 2D weights (ta_init="auto", the default) they
+    restart as the identity; an explicit ta_init is kept either way."""
+    scratch = tv.create_model("tan_tiny", num_classes=3)
+    assert scratch.ta_init == "auto" and {m.init for m in scratch.temporal_modules()} == {"open"}
+    sd = random_resnet_state_dict(read_fixture())
+    path = tmp_path / "resnet50-random.pth"
+    torch.save(sd, path)
+    pretrained = tv.create_model("tan_r50", num_classes=3, pretrained=path)
+    assert {m.init for m in pretrained.temporal_modules()} == {"identity"}
+    assert all(torch.count_nonzero(m.bn.weight) == 0 for m in pretrained.temporal_modules())
+    kept = tv.create_model("tan_r50", num_classes=3, pretrained=path, ta_init="open", levels=(4,))
+    assert {m.init for m in kept.temporal_modules()} == {"open"}
+    for legacy, init in ((True, "identity"), (False, "zero")):  # checkpoints that carry ta_norm
+        assert {m.init for m in tv.create_model("tan_tiny", ta_norm=legacy).temporal_modules()} == {init}
+    with pytest.raises(InputError, match="ta_init must be one of auto, open, identity, zero"):
+        tv.create_model("tan_tiny", ta_init="closed")
 
 
 def test_normed_temporal_module_starts_as_identity_with_random_branches():
     torch.manual_seed(0)
-    ta = TemporalAggregation(16, 3, (1, 2, 3), norm=True)
+    ta = TemporalAggregation(16, 3, (1, 2, 3), init="identity")
     assert all(conv.weight.abs().sum() > 0 for conv in ta.convs)
     assert torch.count_nonzero(ta.bn.weight) == 0
     x = torch.rand(2, 16, 5, 3, 3)
     assert torch.equal(ta(x), x)  # training mode (batch statistics)
     assert torch.equal(ta.eval()(x), x)
-    model = tv.create_model("tan_tiny", num_classes=3)  # the default
-    assert all(m.bn is not None for m in model.temporal_modules())
-    zero = tv.create_model("tan_tiny", num_classes=3, ta_norm=False)  # the paper's literal reading, an option
+    zero = tv.create_model("tan_tiny", num_classes=3, ta_init="zero")  # the paper's literal reading, an option
     assert all(m.bn is None and not conv.weight.any() for m in zero.temporal_modules() for conv in m.convs)
 
 
-def test_normed_module_fuses_into_one_conv_with_bias():
+@pytest.mark.parametrize("init", ["open", "identity", "zero"])
+def test_normed_module_fuses_into_one_conv_with_bias(init):
     torch.manual_seed(0)
-    ta = TemporalAggregation(8, 3, (1, 2, 3), norm=True)
+    ta = TemporalAggregation(8, 3, (1, 2, 3), init=init)
     randomize_temporal(ta, std=0.2)
     ta.eval()
     x = torch.randn(2, 8, 20, 3, 5)
     ref = ta(x)
     ta.fuse()
-    assert ta.fused.bias is not None and ta.bn is None
+    assert (ta.fused.bias is not None) == (init != "zero") and ta.bn is None
     torch.testing.assert_close(ta(x), ref, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("init", ["open", "identity", "zero"])
+@pytest.mark.parametrize("dilations", [(1, 2, 3), (1,), (2, 4)])
+def test_the_one_convolution_form_equals_three_branches_forward_and_backward(init, dilations):
+    torch.manual_seed(0)
+    ta = TemporalAggregation(8, 3, dilations, init=init)
+    randomize_temporal(ta, std=0.2)  # (the BN's scale too, where there is one)
+    ta = ta.to(memory_format=torch.channels_last)
+    x = torch.rand(2, 8, 12, 3, 3).requires_grad_()
+    gy = torch.randn(2, 8, 12, 3, 3)
+    grads = []
+    for form in (ta.forward, ta.forward_branches):
+        ta.zero_grad()
+        x.grad = None
+        out = form(x)
+        out.backward(gy)
+        grads.append((out.detach(), x.grad.clone(), [p.grad.clone() for p in ta.parameters()]))
+    (y1, gx1, gp1), (y2, gx2, gp2) = grads
+    torch.testing.assert_close(y1, y2, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(gx1, gx2, rtol=1e-5, atol=1e-5)
+    for a, b in zip(gp1, gp2):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
 # -- receptive field ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "kwargs,radius",
     [({}, 12), ({"dilations": (1,)}, 4), ({"levels": (4,)}, 3), ({"levels": (3, 4)}, 6), ({"levels": ()}, 0),
-     ({"ta_norm": False}, 12)],
+     ({"ta_init": "zero"}, 12), ({"ta_init": "identity"}, 12)],
 )
 def test_perturbing_one_frame_changes_outputs_only_within_the_receptive_field(kwargs, radius):
     torch.manual_seed(0)
@@ -233,7 +286,7 @@ def test_perturbing_one_frame_changes_outputs_only_within_the_receptive_field(kw
 @pytest.mark.parametrize("kernel_size,dilations", [(3, (1, 2, 3)), (3, (1,)), (5, (1, 2, 4))])
 def test_fused_module_equals_unfused(kernel_size, dilations):
     torch.manual_seed(0)
-    ta = TemporalAggregation(8, kernel_size, dilations, norm=False)  # (with the BN: the next tests)
+    ta = TemporalAggregation(8, kernel_size, dilations, init="zero")  # (with the BN: the next tests)
     randomize_temporal(ta, std=0.2)
     x = torch.randn(2, 8, 20, 3, 5)
     ref = ta(x)
@@ -485,3 +538,15 @@ def test_registry_errors_are_clear():
 def test_paper_names_are_registered():
     expected = {"tan_r50", "tan_r101", "tan_r152", "r50_2d_lstm", "r50_3d", "tan_tiny", "tiny_2d_lstm", "tiny_3d"}
     assert expected <= set(tv.list_models())
+
+
+@pytest.mark.parametrize("stem, side", [({}, 16), ({"stem_pool": False}, 32), ({"stem_pool": False, "stem_kernel": 3}, 32)])
+@pytest.mark.parametrize("name", ["tan_tiny", "tiny_2d_lstm", "tiny_3d"])
+def test_the_tiny_models_level_1_resolution_follows_the_stem(name, stem, side):
+    model = tv.create_model(name, num_classes=3, **stem).eval()
+    seen = {}
+    model.layer1.register_forward_hook(lambda m, i, o: seen.update(shape=tuple(o.shape)))
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 4, 64, 64)).shape == (1, 4, 3)
+    assert seen["shape"][-2:] == (side, side)  # 64 px frames: 16x16 with ResNet's max-pool, 32x32 without
+    assert model.conv1.kernel_size[-1] == stem.get("stem_kernel", 7)

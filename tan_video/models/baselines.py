@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .registry import register_model
-from .tan import DEPTHS, TAN, TINY_LAYERS, TINY_SHAPE, BasicBlock, Bottleneck, fold_batchnorm, init_2d
+from .tan import DEPTHS, TAN, TINY_LAYERS, TINY_SHAPE, TINY_STEM_KERNEL, TINY_STEM_POOL, BasicBlock, Bottleneck, fold_batchnorm, init_2d
 from .weights import IMAGENET_RESNET
 
 
@@ -126,10 +126,10 @@ class ResNet3D(nn.Module):
 
     def __init__(self, layers: Sequence[int], num_classes: int, planes: Sequence[int] = (64, 128, 256, 512),
                  stem_width: int = 64, drop_rate: float = 0.5, in_chans: int = 3,
-                 block: type[nn.Module] = Bottleneck3d, stem_pool: bool = True):
+                 block: type[nn.Module] = Bottleneck3d, stem_pool: bool = True, stem_kernel: int = 7):
         super().__init__()
-        self.conv1 = nn.Conv3d(in_chans, stem_width, kernel_size=(3, 7, 7), stride=(1, 2, 2),
-                               padding=(1, 3, 3), bias=False)
+        self.conv1 = nn.Conv3d(in_chans, stem_width, kernel_size=(3, stem_kernel, stem_kernel), stride=(1, 2, 2),
+                               padding=(1, stem_kernel // 2, stem_kernel // 2), bias=False)
         self.bn1 = nn.BatchNorm3d(stem_width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = (nn.MaxPool3d(kernel_size=(1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)) if stem_pool
@@ -205,17 +205,20 @@ def r50_3d(num_classes: int = 157, drop_rate: float = 0.5) -> ResNet3D:
 
 @register_model
 def tiny_2d_lstm(num_classes: int = 16, hidden: int = 128, bidirectional: bool = True,
-                 drop_rate: float = 0.2) -> TAN2DLSTM:
+                 drop_rate: float = 0.2, stem_kernel: int = TINY_STEM_KERNEL,
+                 stem_pool: bool = TINY_STEM_POOL) -> TAN2DLSTM:
     """The 2D+LSTM baseline at ``tan_tiny``'s width and depth (the same basic blocks and stem)."""
     model = TAN2DLSTM(TINY_LAYERS, num_classes, hidden=hidden, bidirectional=bidirectional, drop_rate=drop_rate,
-                      block=BasicBlock, **TINY_SHAPE)
+                      block=BasicBlock, stem_kernel=stem_kernel, stem_pool=stem_pool, **TINY_SHAPE)
     model.imagenet_weights = None
     return model
 
 
 @register_model
-def tiny_3d(num_classes: int = 16, drop_rate: float = 0.2) -> ResNet3D:
+def tiny_3d(num_classes: int = 16, drop_rate: float = 0.2, stem_kernel: int = TINY_STEM_KERNEL,
+            stem_pool: bool = TINY_STEM_POOL) -> ResNet3D:
     """The inflated-3D baseline at ``tan_tiny``'s width and depth (basic blocks inflated to 3x3x3)."""
-    model = ResNet3D(TINY_LAYERS, num_classes, drop_rate=drop_rate, block=BasicBlock3d, **TINY_SHAPE)
+    model = ResNet3D(TINY_LAYERS, num_classes, drop_rate=drop_rate, block=BasicBlock3d, stem_kernel=stem_kernel,
+                     stem_pool=stem_pool, **TINY_SHAPE)
     model.imagenet_weights = None
     return model

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 def _bf16_on_cpu(x: torch.Tensor) -> bool:
@@ -38,12 +39,26 @@ def needs_fp32(conv: nn.modules.conv._ConvNd, x: torch.Tensor) -> bool:
     """Whether ``conv`` applied to ``x`` must run in fp32 to get a right gradient under bf16 on
     the CPU: a gradient will be computed, bf16 is in effect (autocast or bf16 tensors), and some
     dimension of the input is smaller than the kernel's reach ``dilation * (k - 1) + 1``."""
-    if not (torch.is_grad_enabled() and (conv.weight.requires_grad or x.requires_grad)):
+    return _needs_fp32(x, conv.weight, conv.kernel_size, conv.dilation)
+
+
+def _needs_fp32(x: torch.Tensor, weight: torch.Tensor, kernel_size, dilation) -> bool:
+    if not (torch.is_grad_enabled() and (weight.requires_grad or x.requires_grad)):
         return False
     if not _bf16_on_cpu(x):
         return False
-    sizes = x.shape[-len(conv.kernel_size):]
-    return any(n < d * (k - 1) + 1 for n, k, d in zip(sizes, conv.kernel_size, conv.dilation))
+    sizes = x.shape[-len(kernel_size):]
+    return any(n < d * (k - 1) + 1 for n, k, d in zip(sizes, kernel_size, dilation))
+
+
+def conv2d(x: torch.Tensor, weight: torch.Tensor, padding=0) -> torch.Tensor:
+    """``F.conv2d`` (stride 1, no bias) with the same check, for weights computed in ``forward``
+    (the TA modules' one-convolution form)."""
+    if not _needs_fp32(x, weight, weight.shape[2:], (1, 1)):
+        return F.conv2d(x, weight, padding=padding)
+    with torch.autocast("cpu", enabled=False):
+        out = F.conv2d(x.float(), weight.float(), padding=padding)
+    return out if torch.is_autocast_enabled("cpu") else out.to(x.dtype)
 
 
 class _Guarded:

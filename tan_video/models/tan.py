@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .bf16 import conv2d as bf16_safe_conv2d
 from .packing import PackedConv2d
 from .registry import register_model
 from .weights import IMAGENET_RESNET
@@ -111,6 +112,9 @@ class BasicBlock(nn.Module):
 
 
 # -- the Temporal Aggregation module (paper section 3.2, Fig. 2) ------------------------------------
+TA_INITS = ("open", "identity", "zero")
+
+
 class TemporalAggregation(nn.Module):
     """Temporal Aggregation module (paper section 3.2, Fig. 2)::
 
@@ -123,38 +127,42 @@ class TemporalAggregation(nn.Module):
                        |
                       ReLU
 
-    Every ``conv_t`` mixes all channels and is applied at every spatial position.
+    Every ``conv_t`` mixes all channels and is applied at every spatial position. Computed as
+    ``ReLU(x + BN(sum_d conv_t,d(x)))`` (or without the BN for ``init="zero"``).
 
-    The module starts as the identity (after a ReLU, which is also the identity on the
-    non-negative ResNet features it follows), so a TAN built from ImageNet weights computes
-    exactly the per-frame ResNet at initialisation. Two ways to get there:
+    ``init``, how the module starts (docs/models.md, "How the TA modules start"):
 
-    - ``norm=True`` (the default of every TAN builder): ``ReLU(x + BN(sum conv_t(x)))`` with
-      normally initialised branches and a BatchNorm whose scale starts at zero. An optimiser step
-      then changes the module's output by about ``lr`` times a unit-variance signal, whatever the
-      width, and the branches learn once the scale has opened.
-    - ``norm=False``: the branches themselves start at zero (the paper's literal reading). Adam
-      moves every weight by about ``lr`` in its first steps, all in step, so a module with
-      ``3 * 3 * C`` inputs per output adds up to the order of ``lr * 9 * C`` times its input:
-      measured on TAN-R50 from ImageNet-like weights, one step at the paper's lr moves level 4 by
-      a large fraction of its norm (README, "TA initialisation").
+    - ``"open"``: random branches behind a BatchNorm of scale 1: the module mixes time at full
+      strength from the first step. For a network trained from scratch, where there are no
+      per-frame features to protect (measured: a tiny TAN learns motion in a few hundred steps
+      open, none closed).
+    - ``"identity"``: the same with the BatchNorm's scale at zero: the module is the identity (after
+      the ReLU, which is the identity on the non-negative ResNet features it follows), so a TAN
+      built from 2D ImageNet weights computes exactly the per-frame ResNet; an optimiser step then
+      changes its output by about ``lr`` times a unit-variance signal, whatever the width.
+    - ``"zero"``: no BatchNorm, zero branches (the paper's literal reading). Adam moves every
+      weight by about ``lr`` in its first steps, all in step, so a module with ``3 * 3 * C``
+      inputs per output adds up to the order of ``lr * 9 * C`` times its input (README, "TA
+      initialisation").
 
-    Implementation: the temporal conv runs as a 2D conv with kernel ``(k, 1)`` over
-    ``(B, C, T, H*W)``; on the project's CPU that form measured ~240 against ~150 GFLOP/s for
-    the equivalent ``conv3d``, and in channels_last memory it needs no copy.
-
-    :meth:`fuse` rewrites the module for inference into one conv of kernel
-    ``(k-1)*max(d)+1`` (7 for the paper's module) with the identity folded into the centre tap;
-    with ``norm=True`` the eval-mode BN (an affine map per channel) folds in too, as a bias.
+    Implementation: the three branches are computed as *one* temporal convolution of kernel
+    ``(k-1)*max(d)+1`` (7 for the paper's module) whose taps are the branches' weights placed at
+    their offsets (:meth:`branch_kernel`, differentiable, so training gets the same gradients as
+    three convolutions, for 7/9 of the multiply-adds and one kernel call instead of three). The
+    convolution runs as a 2D conv with kernel ``(k, 1)`` over ``(B, C, T, H*W)``, which in
+    channels_last memory needs no copy. :meth:`fuse` folds the identity and the eval-mode
+    BatchNorm in too, for inference.
     """
 
     def __init__(self, channels: int, kernel_size: int = 3, dilations: Sequence[int] = (1, 2, 3),
-                 norm: bool = True):
+                 init: str = "open"):
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"kernel_size must be odd to keep T unchanged, got {kernel_size}")
         if not dilations or any(d < 1 for d in dilations):
             raise ValueError(f"dilations must be positive integers, got {tuple(dilations)}")
+        if init not in TA_INITS:
+            raise ValueError(f"ta_init must be one of {', '.join(TA_INITS)}, got {init!r}")
         self.channels = channels
         self.kernel_size = kernel_size
         self.dilations = tuple(int(d) for d in dilations)
@@ -169,25 +177,46 @@ class TemporalAggregation(nn.Module):
             )
             for d in self.dilations
         )
-        self.bn = nn.BatchNorm2d(channels) if norm else None
+        self.bn = nn.BatchNorm2d(channels) if init != "zero" else None
         self.fused: nn.Conv2d | None = None
+        self.init = init
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        """The module starts as the identity: zero branches, or random branches behind a zero-scale BN."""
+    def reset_parameters(self, init: str | None = None) -> None:
+        """Start as ``init`` (default: the module's own; see the class doc). ``"zero"`` needs a module
+        built without BatchNorm, the other two one built with it."""
+        init = init or self.init
+        if (init == "zero") != (self.bn is None):
+            raise ValueError(f"a module built with init={self.init!r} cannot restart as {init!r}")
+        self.init = init
         for conv in self.convs:
-            if self.bn is None:
+            if init == "zero":
                 nn.init.zeros_(conv.weight)
             else:
                 nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
         if self.bn is not None:
             self.bn.reset_parameters()
-            nn.init.zeros_(self.bn.weight)
+            if init == "identity":
+                nn.init.zeros_(self.bn.weight)
 
     @property
     def radius(self) -> int:
         """Frames seen on each side: ``max(d) * (k-1)/2`` (3 for the paper's module)."""
         return max(self.dilations) * (self.kernel_size - 1) // 2
+
+    def branch_kernel(self) -> torch.Tensor:
+        """The three branches as one kernel ``(C, C, 2r+1, 1)``: each branch's taps at their offsets
+        ``(tap - (k-1)/2) * d`` from the centre, summed. A differentiable function of the branches'
+        weights, in their memory layout."""
+        r, half = self.radius, (self.kernel_size - 1) // 2
+        ref = self.convs[0].weight
+        weight = ref.new_zeros(self.channels, self.channels, 2 * r + 1, 1)
+        for d, conv in zip(self.dilations, self.convs):
+            taps = torch.tensor([r + (tap - half) * d for tap in range(self.kernel_size)], device=ref.device)
+            weight = weight.index_add(2, taps, conv.weight)
+        if ref.is_contiguous(memory_format=torch.channels_last):
+            weight = weight.contiguous(memory_format=torch.channels_last)
+        return weight
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, H, W) -> (B, C, T, H, W)``."""
@@ -195,34 +224,32 @@ class TemporalAggregation(nn.Module):
         x4 = x.flatten(3)  # (B, C, T, H*W): a view when the frames are channels_last
         if self.fused is not None:
             out = self.fused(x4)
-        elif self.bn is None:
-            out = x4
-            for conv in self.convs:
-                out = out + conv(x4)  # out-of-place: x4 is needed by every branch
         else:
-            branches = self.convs[0](x4)
-            for conv in self.convs[1:]:
-                branches = branches + conv(x4)
-            out = x4 + self.bn(branches)
+            branches = bf16_safe_conv2d(x4, self.branch_kernel(), padding=(self.radius, 0))
+            out = x4 + (branches if self.bn is None else self.bn(branches))
+        return F.relu(out).unflatten(3, (h, w))
+
+    def forward_branches(self, x: torch.Tensor) -> torch.Tensor:
+        """The same function computed literally as three dilated convolutions (the reference the
+        one-convolution form is tested against)."""
+        b, c, t, h, w = x.shape
+        x4 = x.flatten(3)
+        branches = sum(conv(x4) for conv in self.convs)
+        out = x4 + (branches if self.bn is None else self.bn(branches))
         return F.relu(out).unflatten(3, (h, w))
 
     @torch.no_grad()
     def fused_weight(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The single equivalent kernel ``(C, C, 2r+1, 1)`` (branches at their tap offsets, times
-        BN's eval-mode scale, + identity) and its bias (BN's shift; ``None`` without BN)."""
+        """The single equivalent kernel ``(C, C, 2r+1, 1)`` (:meth:`branch_kernel` times BN's
+        eval-mode scale, + identity at the centre tap) and its bias (BN's shift; ``None`` without BN)."""
         r = self.radius
-        ref = self.convs[0].weight
-        weight = torch.zeros(self.channels, self.channels, 2 * r + 1, 1, dtype=ref.dtype, device=ref.device)
-        half = (self.kernel_size - 1) // 2
-        for d, conv in zip(self.dilations, self.convs):
-            for tap in range(self.kernel_size):
-                weight[:, :, r + (tap - half) * d] += conv.weight[:, :, tap]
+        weight = self.branch_kernel().contiguous()
         bias = None
         if self.bn is not None:
             scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
             weight *= scale.to(weight.dtype)[:, None, None, None]
             bias = (self.bn.bias - self.bn.running_mean * scale).to(weight.dtype)
-        weight[:, :, r, 0] += torch.eye(self.channels, dtype=ref.dtype, device=ref.device)
+        weight[:, :, r, 0] += torch.eye(self.channels, dtype=weight.dtype, device=weight.device)
         return weight, bias
 
     @torch.no_grad()
@@ -247,7 +274,7 @@ class TemporalAggregation(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, kernel_size={self.kernel_size}, dilations={self.dilations}, "
-                f"fused={self.fused is not None}")
+                f"init={self.init!r}, fused={self.fused is not None}")
 
 
 # -- the network (paper section 3.4, Fig. 3) --------------------------------------------------------
@@ -329,14 +356,18 @@ class TAN(nn.Module):
         dilations: temporal dilations of the TA branches; ``(1,)`` is the "plain 3x1x1 temporal
             conv" ablation of Table 2.
         kernel_size: temporal kernel of each branch (paper: 3).
-        ta_norm: how the TA modules start as the identity (see :class:`TemporalAggregation`):
-            ``True`` (default) random branches behind a BatchNorm whose scale starts at zero;
-            ``False`` the branches themselves start at zero (the paper's literal reading).
+        ta_init: how the TA modules start (:class:`TemporalAggregation`): ``"open"``, ``"identity"``,
+            ``"zero"``, or ``"auto"`` (default): open for a network trained from scratch, switched
+            to the identity when 2D weights are loaded (:func:`~tan_video.models.load_pretrained`
+            calls :meth:`start_from_pretrained`).
+        ta_norm: the older spelling, kept for checkpoints that carry it: ``True`` = ``"identity"``,
+            ``False`` = ``"zero"`` (used only when ``ta_init`` is ``"auto"``).
         drop_rate: dropout before the classifier.
         block: :class:`Bottleneck` (ResNet-50/101/152) or
             :class:`BasicBlock` (the tiny models).
+        stem_kernel: the stem convolution's kernel (ResNet's 7, stride 2; 3 for small frames).
         stem_pool: the stem's 3x3/2 max-pool (ResNet's). ``False`` keeps level 1 at half the
-            input resolution (the tiny models, whose 64 px frames would leave level 4 at 2x2).
+            input resolution (the tiny models: 32x32 for 64 px frames).
     """
 
     def __init__(
@@ -348,12 +379,14 @@ class TAN(nn.Module):
         levels: Sequence[int] = LEVELS,
         dilations: Sequence[int] = (1, 2, 3),
         kernel_size: int = 3,
-        ta_norm: bool = True,
+        ta_init: str = "auto",
         drop_rate: float = 0.5,
         in_chans: int = 3,
         norm_layer: type[nn.Module] = nn.BatchNorm2d,
         block: type[nn.Module] = Bottleneck,
         stem_pool: bool = True,
+        stem_kernel: int = 7,
+        ta_norm: bool | None = None,
     ):
         super().__init__()
         if len(layers) != 4 or len(planes) != 4:
@@ -364,9 +397,15 @@ class TAN(nn.Module):
         self.levels = tuple(sorted(set(int(lv) for lv in levels)))
         self.dilations = tuple(dilations)
         self.kernel_size = kernel_size
-        self.ta_norm = bool(ta_norm)
+        if ta_init == "auto" and ta_norm is not None:
+            ta_init = "identity" if ta_norm else "zero"
+        if ta_init not in ("auto",) + TA_INITS:
+            raise ValueError(f"ta_init must be one of auto, {', '.join(TA_INITS)}, got {ta_init!r}")
+        self.ta_init = ta_init
+        start = "open" if ta_init == "auto" else ta_init
 
-        self.conv1 = nn.Conv2d(in_chans, stem_width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.conv1 = nn.Conv2d(in_chans, stem_width, kernel_size=stem_kernel, stride=2, padding=stem_kernel // 2,
+                               bias=False)
         self.bn1 = norm_layer(stem_width)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1) if stem_pool else nn.Identity()
@@ -377,7 +416,7 @@ class TAN(nn.Module):
             setattr(self, f"layer{i}", self._make_layer(block, in_ch, width, blocks, 1 if i == 1 else 2, norm_layer))
             in_ch = width * block.expansion
             self.level_channels.append(in_ch)
-            ta = TemporalAggregation(in_ch, kernel_size, dilations, ta_norm) if i in self.levels else nn.Identity()
+            ta = TemporalAggregation(in_ch, kernel_size, dilations, start) if i in self.levels else nn.Identity()
             setattr(self, f"ta{i}", ta)
 
         self.num_features = in_ch
@@ -385,7 +424,14 @@ class TAN(nn.Module):
         self.fc = nn.Linear(in_ch, num_classes)
         init_2d(self)
         for ta in self.temporal_modules():
-            ta.reset_parameters()  # identity at start, whatever init_2d did
+            ta.reset_parameters()  # as ta_init says, whatever init_2d did
+
+    def start_from_pretrained(self) -> None:
+        """Called once 2D weights are loaded: with ``ta_init="auto"`` the TA modules restart as the
+        identity, so the network computes the pretrained per-frame features exactly."""
+        if self.ta_init == "auto":
+            for ta in self.temporal_modules():
+                ta.reset_parameters("identity")
 
     @staticmethod
     def _make_layer(block, in_ch: int, planes: int, blocks: int, stride: int, norm_layer) -> nn.Sequential:
@@ -475,33 +521,36 @@ class TAN(nn.Module):
 DEPTHS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3)}
 
 
-def _tan_resnet(depth: int, num_classes: int, levels, dilations, kernel_size: int, ta_norm: bool,
-                drop_rate: float) -> TAN:
+def _tan_resnet(depth: int, num_classes: int, levels, dilations, kernel_size: int, ta_init: str,
+                drop_rate: float, ta_norm: bool | None) -> TAN:
     model = TAN(DEPTHS[depth], num_classes, levels=levels, dilations=dilations,
-                kernel_size=kernel_size, ta_norm=ta_norm, drop_rate=drop_rate)
+                kernel_size=kernel_size, ta_init=ta_init, drop_rate=drop_rate, ta_norm=ta_norm)
     model.imagenet_weights = IMAGENET_RESNET[depth]
     return model
 
 
 @register_model
 def tan_r50(num_classes: int = 157, levels: Sequence[int] = LEVELS, dilations: Sequence[int] = (1, 2, 3),
-            kernel_size: int = 3, ta_norm: bool = True, drop_rate: float = 0.5) -> TAN:
+            kernel_size: int = 3, ta_init: str = "auto", drop_rate: float = 0.5,
+            ta_norm: bool | None = None) -> TAN:
     """TAN on ResNet-50 bottlenecks (paper Tables 1-3; "50s + 12t" in Table 4)."""
-    return _tan_resnet(50, num_classes, levels, dilations, kernel_size, ta_norm, drop_rate)
+    return _tan_resnet(50, num_classes, levels, dilations, kernel_size, ta_init, drop_rate, ta_norm)
 
 
 @register_model
 def tan_r101(num_classes: int = 157, levels: Sequence[int] = LEVELS, dilations: Sequence[int] = (1, 2, 3),
-             kernel_size: int = 3, ta_norm: bool = True, drop_rate: float = 0.5) -> TAN:
+             kernel_size: int = 3, ta_init: str = "auto", drop_rate: float = 0.5,
+             ta_norm: bool | None = None) -> TAN:
     """TAN on ResNet-101 bottlenecks (paper Table 4)."""
-    return _tan_resnet(101, num_classes, levels, dilations, kernel_size, ta_norm, drop_rate)
+    return _tan_resnet(101, num_classes, levels, dilations, kernel_size, ta_init, drop_rate, ta_norm)
 
 
 @register_model
 def tan_r152(num_classes: int = 157, levels: Sequence[int] = LEVELS, dilations: Sequence[int] = (1, 2, 3),
-             kernel_size: int = 3, ta_norm: bool = True, drop_rate: float = 0.5) -> TAN:
+             kernel_size: int = 3, ta_init: str = "auto", drop_rate: float = 0.5,
+             ta_norm: bool | None = None) -> TAN:
     """TAN on ResNet-152 bottlenecks (paper Tables 4-8, the paper's best model)."""
-    return _tan_resnet(152, num_classes, levels, dilations, kernel_size, ta_norm, drop_rate)
+    return _tan_resnet(152, num_classes, levels, dilations, kernel_size, ta_init, drop_rate, ta_norm)
 
 
 # The tiny models (tests, the CPU demo), shared by all three architectures: one basic block per
@@ -511,14 +560,18 @@ def tan_r152(num_classes: int = 157, levels: Sequence[int] = LEVELS, dilations: 
 TINY_LAYERS = (1, 1, 1, 1)
 TINY_PLANES = (16, 32, 64, 128)
 TINY_STEM = 16
-TINY_SHAPE = dict(planes=TINY_PLANES, stem_width=TINY_STEM, stem_pool=True)
+TINY_SHAPE = dict(planes=TINY_PLANES, stem_width=TINY_STEM)
+TINY_STEM_KERNEL, TINY_STEM_POOL = 7, True  # the builders' defaults; stem_kernel / stem_pool change them
 
 
 @register_model
 def tan_tiny(num_classes: int = 16, levels: Sequence[int] = LEVELS, dilations: Sequence[int] = (1, 2, 3),
-             kernel_size: int = 3, ta_norm: bool = True, drop_rate: float = 0.2) -> TAN:
+             kernel_size: int = 3, ta_init: str = "auto", drop_rate: float = 0.2,
+             stem_kernel: int = TINY_STEM_KERNEL, stem_pool: bool = TINY_STEM_POOL,
+             ta_norm: bool | None = None) -> TAN:
     """Narrow, shallow TAN (one basic block per level) for tests and the CPU demo; same code path."""
     model = TAN(TINY_LAYERS, num_classes, levels=levels, dilations=dilations, kernel_size=kernel_size,
-                ta_norm=ta_norm, drop_rate=drop_rate, block=BasicBlock, **TINY_SHAPE)
+                ta_init=ta_init, drop_rate=drop_rate, block=BasicBlock, ta_norm=ta_norm, stem_kernel=stem_kernel,
+                stem_pool=stem_pool, **TINY_SHAPE)
     model.imagenet_weights = None
     return model

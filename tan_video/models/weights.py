@@ -179,5 +179,8 @@ def load_pretrained(model: nn.Module, source: "str | Path | Weights | dict") -> 
             f"{len(backbone_unused)} unusable (first: {bad[0]}: {report.not_loaded.get(bad[0]) or report.unused[bad[0]]})"
         )
     model.load_state_dict(new_state, strict=False)
+    starts_from_2d = getattr(model, "start_from_pretrained", None)
+    if starts_from_2d is not None:  # a TAN with ta_init="auto": its TA modules now start as the identity
+        starts_from_2d()
     log.info(report.summary())
     return report
