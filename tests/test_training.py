@@ -149,7 +149,8 @@ def kill_inside_an_epoch(cmd: list[str], last: Path, steps_per_epoch: int, env=N
             time.sleep(0.01)
         raise AssertionError(f"no checkpoint inside an epoch before the run ended ({step()})")
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:  # (a run that ended by itself leaves no group to kill)
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 
