@@ -67,14 +67,18 @@ PAPER_CLAIMS: tuple[Claim, ...] = (
 )
 
 
+def needed_models(claim: Claim) -> set[str]:
+    """The model keys a claim compares."""
+    return set(claim.models) if claim.kind == "alike" else {claim.a, claim.b}
+
+
 def applicable(claims, model_keys, groups: dict[str, str] | None) -> list[Claim]:
     """The claims whose models were all trained and whose group (if any) is known."""
     keys = set(model_keys)
     known = set((groups or {}).values())
     out = []
     for c in claims:
-        needed = set(c.models) if c.kind == "alike" else {c.a, c.b}
-        if needed <= keys and (c.group is None or c.group in known):
+        if needed_models(c) <= keys and (c.group is None or c.group in known):
             out.append(c)
     return out
 
@@ -176,10 +180,6 @@ def evaluate_claim(claim: Claim, stats: dict) -> dict:
     low, high = (np.percentile(boot, [2.5, 97.5]) if boot.size else (np.nan, np.nan))
     return {"key": claim.key, "claim": claim.text, "source": claim.source, "group": claim.group, **row,
             "margin": float(margin[0]), "ci95": [float(low), float(high)], "verdict": verdict(low, high)}
-
-
-def needed_models(claim: Claim) -> set[str]:
-    return set(claim.models) if claim.kind == "alike" else {claim.a, claim.b}
 
 
 def evaluate_claims(claims, predictions: dict[str, list], class_names: list[str], groups: dict[str, str] | None,

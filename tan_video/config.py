@@ -171,18 +171,20 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
 
 
 # Lightning's precision names and the shorter spellings users write (YAML reads 32 as a number)
-PRECISIONS = {"auto": "auto", "32": "32-true", "32-true": "32-true", "64": "64-true", "64-true": "64-true",
-              "16": "16-mixed", "16-mixed": "16-mixed", "16-true": "16-true",
-              "bf16": "bf16-mixed", "bf16-mixed": "bf16-mixed", "bf16-true": "bf16-true"}
+PRECISIONS = {"auto": "auto", "32": "32-true", "32-true": "32-true",
+              "bf16": "bf16-mixed", "bf16-mixed": "bf16-mixed", "bf16-true": "bf16-true",
+              "16": "16-mixed", "16-mixed": "16-mixed", "16-true": "16-true", "64": "64-true", "64-true": "64-true"}
 
 
-def normalize_precision(value, where: str = "train.precision") -> str:
-    """A training precision as users spell it (``32``, ``"bf16"``, ``"16-mixed"``, ...) -> Lightning's
-    full name (``"32-true"``, ``"bf16-mixed"``, ...), ``"auto"`` kept; anything else is an
-    :class:`~tan_video.errors.InputError` that lists the accepted values."""
+def normalize_precision(value, where: str = "train.precision", choices=None) -> str:
+    """A precision as users spell it (``32``, ``"bf16"``, ``"16-mixed"``, ...) -> Lightning's full
+    name (``"32-true"``, ``"bf16-mixed"``, ...), ``"auto"`` kept; a spelling not among ``choices``
+    (default: every key of :data:`PRECISIONS`) is an :class:`~tan_video.errors.InputError` that
+    lists them."""
+    choices = list(PRECISIONS) if choices is None else choices
     key = str(value).strip().lower() if isinstance(value, (str, int)) and not isinstance(value, bool) else None
-    if key not in PRECISIONS:
-        raise InputError(f"{where} must be one of {', '.join(PRECISIONS)}, got {value!r}")
+    if key not in choices:
+        raise InputError(f"{where} must be one of {', '.join(choices)}, got {value!r}")
     return PRECISIONS[key]
 
 

@@ -112,18 +112,14 @@ def default_precision(device: torch.device | str = "cpu") -> str:
     return "bf16" if caps.get("avx512_bf16") or caps.get("amx_bf16") else "32"
 
 
-# inference precision as users spell it (Lightning's training names included) -> this module's names
-PRECISION_ALIASES = {"auto": "auto", "32": "32", "32-true": "32", "bf16": "bf16", "bf16-mixed": "bf16",
-                     "bf16-true": "bf16", "16": "16", "16-mixed": "16", "16-true": "16"}
-
-
 def inference_precision(precision: "str | int") -> str:
-    """``32`` / ``"32-true"`` -> ``"32"``, ``"bf16-mixed"`` -> ``"bf16"``, ``"16-mixed"`` -> ``"16"``, ...;
-    anything else is an error that lists the accepted spellings."""
-    key = str(precision).strip().lower()
-    if isinstance(precision, bool) or key not in PRECISION_ALIASES:
-        raise InputError(f"precision must be one of {', '.join(PRECISION_ALIASES)}, got {precision!r}")
-    return PRECISION_ALIASES[key]
+    """A precision in any of the training spellings (:data:`tan_video.config.PRECISIONS`) but fp64 ->
+    this module's name: ``32`` / ``"32-true"`` -> ``"32"``, ``"bf16-mixed"`` -> ``"bf16"``,
+    ``"16-mixed"`` -> ``"16"``, ``"auto"``; anything else is an error that lists the accepted ones."""
+    from .config import PRECISIONS, normalize_precision
+
+    choices = [k for k, v in PRECISIONS.items() if v != "64-true"]
+    return normalize_precision(precision, "precision", choices).split("-")[0]
 
 
 def resolve_precision(precision: str, device: torch.device | str = "cpu") -> str:

@@ -51,14 +51,20 @@ def _needs_fp32(x: torch.Tensor, weight: torch.Tensor, kernel_size, dilation) ->
     return any(n < d * (k - 1) + 1 for n, k, d in zip(sizes, kernel_size, dilation))
 
 
+def _in_fp32(conv, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``conv(x, weight, bias)`` with autocast off and every tensor in fp32. Under autocast the next
+    op casts as it needs; a model held in bf16 gets bf16 back."""
+    with torch.autocast("cpu", enabled=False):
+        out = conv(x.float(), weight.float(), None if bias is None else bias.float())
+    return out if torch.is_autocast_enabled("cpu") else out.to(x.dtype)
+
+
 def conv2d(x: torch.Tensor, weight: torch.Tensor, padding=0) -> torch.Tensor:
     """``F.conv2d`` (stride 1, no bias) with the same check, for weights computed in ``forward``
     (the TA modules' one-convolution form)."""
     if not _needs_fp32(x, weight, weight.shape[2:], (1, 1)):
         return F.conv2d(x, weight, padding=padding)
-    with torch.autocast("cpu", enabled=False):
-        out = F.conv2d(x.float(), weight.float(), padding=padding)
-    return out if torch.is_autocast_enabled("cpu") else out.to(x.dtype)
+    return _in_fp32(lambda a, w, b: F.conv2d(a, w, padding=padding), x, weight, None)
 
 
 class _Guarded:
@@ -67,10 +73,7 @@ class _Guarded:
     def _conv_forward(self, input, weight, bias):  # noqa: A002  (nn.ConvNd's signature)
         if not needs_fp32(self, input):
             return super()._conv_forward(input, weight, bias)
-        with torch.autocast("cpu", enabled=False):
-            out = super()._conv_forward(input.float(), weight.float(), None if bias is None else bias.float())
-        # under autocast the next op casts as it needs; a model held in bf16 gets bf16 back
-        return out if torch.is_autocast_enabled("cpu") else out.to(input.dtype)
+        return _in_fp32(super()._conv_forward, input, weight, bias)
 
 
 class GuardedConv1d(_Guarded, nn.Conv1d):

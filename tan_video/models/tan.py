@@ -178,6 +178,11 @@ class TemporalAggregation(nn.Module):
             for d in self.dilations
         )
         self.bn = nn.BatchNorm2d(channels) if init != "zero" else None
+        # each branch's taps in the one-convolution kernel: (tap - (k-1)/2) * d from the centre
+        # (not saved: a function of kernel_size and dilations; moves with the module)
+        r, half = self.radius, (kernel_size - 1) // 2
+        self.register_buffer("taps", torch.tensor([[r + (tap - half) * d for tap in range(kernel_size)]
+                                                   for d in self.dilations]), persistent=False)
         self.fused: nn.Conv2d | None = None
         self.init = init
         self.reset_parameters()
@@ -208,11 +213,9 @@ class TemporalAggregation(nn.Module):
         """The three branches as one kernel ``(C, C, 2r+1, 1)``: each branch's taps at their offsets
         ``(tap - (k-1)/2) * d`` from the centre, summed. A differentiable function of the branches'
         weights, in their memory layout."""
-        r, half = self.radius, (self.kernel_size - 1) // 2
         ref = self.convs[0].weight
-        weight = ref.new_zeros(self.channels, self.channels, 2 * r + 1, 1)
-        for d, conv in zip(self.dilations, self.convs):
-            taps = torch.tensor([r + (tap - half) * d for tap in range(self.kernel_size)], device=ref.device)
+        weight = ref.new_zeros(self.channels, self.channels, 2 * self.radius + 1, 1)
+        for taps, conv in zip(self.taps, self.convs):
             weight = weight.index_add(2, taps, conv.weight)
         if ref.is_contiguous(memory_format=torch.channels_last):
             weight = weight.contiguous(memory_format=torch.channels_last)
