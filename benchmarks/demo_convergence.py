@@ -10,6 +10,11 @@ provides the default half. Writes ``benchmarks/results/demo_convergence.{json,md
 ``{"models": {KEY: {"default": [frame mAP per seed], "long": [...], "gap": [long - default],
 "converged": bool}}, "criterion": 0.02, ...}``; a model is converged when its gap is at most the
 criterion on every seed.
+
+The long runs are also the benchmark's calibration (docs/benchmark.md, "Which classes stay"):
+``"classes": {NAME: {"group", "best_model", "best_ap": [per seed], "ap": {KEY: [per seed]}}}``
+with every model's AP at ``--factor`` times the budget, and ``"class_rule"``: a class counts when
+at least one of the models reaches AP >= 0.5 on it, on every seed (the rule names no model).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from tan_video.benchmark import machine_info
 from tan_video.demo import demo_settings, run_demo, settings_record
 
 CRITERION = 0.02
+CLASS_AP = 0.5  # a class counts when some model reaches this AP at the long budget, on every seed
 
 
 def _run(folder: Path, seed: int, settings) -> dict:
@@ -33,6 +39,20 @@ def _run(folder: Path, seed: int, settings) -> dict:
             print(f"reusing {path}")
             return old
     return run_demo(folder, seed=seed, settings=settings)
+
+
+def class_calibration(long_runs: dict, seeds: list[int]) -> dict:
+    """Per class: every model's AP at the long budget per seed, the best model (highest mean AP)
+    and whether some model reaches :data:`CLASS_AP` on every seed."""
+    first = long_runs[seeds[0]]
+    groups = first["dataset"].get("label_stats", {}).get("groups", {})
+    out = {}
+    for name in first["models"][next(iter(first["models"]))]["per_class_ap"]:
+        ap = {key: [long_runs[s]["models"][key]["per_class_ap"][name] for s in seeds] for key in first["models"]}
+        best = max(ap, key=lambda k: sum(ap[k]) / len(ap[k]))
+        out[name] = {"group": groups.get(name, ""), "ap": ap, "best_model": best, "best_ap": ap[best],
+                     "counts": any(all(v >= CLASS_AP for v in vs) for vs in ap.values())}
+    return out
 
 
 def main() -> None:
@@ -55,7 +75,10 @@ def main() -> None:
         gap = [b - a for a, b in zip(d, lg)]
         models[key] = {"label": first["label"], "default": d, "long": lg, "gap": gap,
                        "converged": all(g <= CRITERION for g in gap)}
-    result = {"models": models, "seeds": args.seeds, "criterion": CRITERION, "factor": args.factor,
+    classes = class_calibration(runs["long"], args.seeds)
+    result = {"models": models, "classes": classes, "class_rule": {"ap": CLASS_AP, "budget": f"x{args.factor}",
+                                                                   "failing": [c for c, v in classes.items() if not v["counts"]]},
+              "seeds": args.seeds, "criterion": CRITERION, "factor": args.factor,
               "settings": {"default": asdict(base), "long": asdict(long)},
               "seconds": {kind: {str(s): r["total_seconds"] for s, r in by_seed.items()} for kind, by_seed in runs.items()},
               "machine": machine_info()}
@@ -66,6 +89,12 @@ def main() -> None:
     for m in models.values():
         lines.append(f"| {m['label']} | {pts(m['default'])} | {pts(m['long'])} | {pts(m['gap'])} | "
                      f"{'yes' if m['converged'] else 'no'} |")
+    lines += ["", f"Per-class AP at x{args.factor} (best of the models; a class counts when some model reaches "
+              f"{CLASS_AP} on every seed):", "", "| class | group | best model | best AP, per seed | counts |",
+              "|---|---|---|---|---|"]
+    for name, c in classes.items():
+        lines.append(f"| {name} | {c['group']} | {c['best_model']} | {pts(c['best_ap'])} | "
+                     f"{'yes' if c['counts'] else '**no**'} |")
     table = "\n".join(lines) + "\n"
     print(table, end="")
     out = Path(args.out)

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 from .errors import InputError
-from .models import create_model
+from .models import create_model, list_models
+from .models.registry import with_old_defaults
 
 FORMAT = "tan-video-model/1"
 
@@ -54,18 +55,26 @@ def load_checkpoint(path: str | Path) -> dict:
         raise InputError(f"not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})",
                          path=path) from None
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
-        return obj
+        return _old_defaults(obj)
     if isinstance(obj, dict) and "hyper_parameters" in obj and "state_dict" in obj:
         hp = obj["hyper_parameters"]
         try:
-            return {"format": "lightning", "build_args": dict(hp["model_args"]),
+            return _old_defaults({"format": "lightning", "build_args": dict(hp["model_args"]),
                     "state_dict": {k[len("model."):]: v for k, v in obj["state_dict"].items() if k.startswith("model.")},
                     "class_names": list(hp["class_names"]), "fps": hp["fps"], "size": hp["size"],
                     "clip_frames": hp.get("clip_frames", 16), "mode": hp.get("mode", "multilabel"),
-                    **{k: list(hp[k]) if k != "resize" else hp[k] for k in ("resize", "mean", "std") if k in hp}}
+                    **{k: list(hp[k]) if k != "resize" else hp[k] for k in ("resize", "mean", "std") if k in hp}})
         except KeyError as e:
             raise InputError(f"Lightning checkpoint without tan-video hyper-parameter {e}", path=path) from None
     raise InputError("not a tan-video checkpoint (no model description inside)", path=path)
+
+
+def _old_defaults(ckpt: dict) -> dict:
+    """A checkpoint written before a builder default changed was built with the old default."""
+    name = ckpt["build_args"].get("name")
+    if name in list_models():
+        ckpt["build_args"] = {"name": name, **with_old_defaults(name, ckpt["build_args"])}
+    return ckpt
 
 
 def build_model_from_checkpoint(path: str | Path) -> tuple[nn.Module, dict]:

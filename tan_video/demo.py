@@ -49,7 +49,7 @@ class DemoSettings:
     num_train: int = 384
     num_test: int = 128
     frames: int = 64
-    size: int = 64
+    size: int = 48
     fps: float = 8.0
     clip_frames: int = 16
     batch_size: int = 8

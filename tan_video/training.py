@@ -42,6 +42,7 @@ from .errors import InputError, TrainingDiverged
 from .evaluation import VideoPrediction, check_finite, compute_metrics
 from .inference import predict_logits
 from .models import create_model, to_channels_last
+from .models.registry import CHANGED_DEFAULTS, recorded_args
 from .models import TemporalAggregation
 from .models.weights import IMAGENET_MEAN, IMAGENET_STD
 from .quiet import quiet_lightning  # noqa: F401  (also used as tan_video.training.quiet_lightning)
@@ -331,7 +332,7 @@ def train_precision(t) -> str:
 def _model_args(cfg: Config, num_classes: int) -> dict:
     if cfg.model.num_classes is not None and cfg.model.num_classes != num_classes:
         raise InputError(f"model.num_classes={cfg.model.num_classes} but the class list has {num_classes} classes")
-    return {"name": cfg.model.name, "num_classes": num_classes, **cfg.model.args}
+    return {"name": cfg.model.name, "num_classes": num_classes, **recorded_args(cfg.model.name, cfg.model.args)}
 
 
 def build_module(cfg: Config, class_names: list[str]) -> TANModule:
@@ -396,6 +397,8 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
     module.run_name = str(out)
     ckpt_dir = out / "checkpoints"
     ckpt_path, resumed_at = _resume_from(ckpt_dir) if resume else (None, 0)
+    if ckpt_path:
+        _check_same_architecture(ckpt_path, module.hparams.model_args)
     t = cfg.train
     checkpoints = _checkpoint_callbacks(ckpt_dir, t.checkpoint_every_steps)
     precision = train_precision(t)
@@ -445,6 +448,17 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
         if module.last_metrics:
             (out / "metrics.json").write_text(json.dumps(module.last_metrics, indent=2) + "\n")
     return result
+
+
+def _check_same_architecture(path: str, model_args: dict) -> None:
+    """A run resumes with the architecture it started with: a builder default that changed since
+    (:data:`~tan_video.models.registry.CHANGED_DEFAULTS`) must be set in the config to the old value."""
+    old = load_checkpoint(path)["build_args"]
+    for key in CHANGED_DEFAULTS:
+        if key in old and old[key] != model_args.get(key):
+            raise InputError(f"this run was started with model.args.{key}: {old[key]} (the default then) and "
+                             f"the config now builds {key}: {model_args.get(key)}; set model.args.{key}: "
+                             f"{old[key]} in the config to resume it", path=path)
 
 
 def _resume_from(ckpt_dir: Path) -> tuple[str, int]:

@@ -69,7 +69,8 @@ def test_charades_csv_pair_takes_the_class_list(tmp_path):
 def test_create_model_keeps_the_builders_default_and_list_models_filters():
     assert tv.create_model("tan_r50").num_classes == 157
     assert tv.create_model("tan_tiny").num_classes == 16
-    assert tv.create_model("tan_tiny").build_args == {"name": "tan_tiny", "num_classes": 16}
+    # the effective stem is recorded: its default changed, and a checkpoint must rebuild what it was trained as
+    assert tv.create_model("tan_tiny").build_args == {"name": "tan_tiny", "num_classes": 16, "stem_pool": False}
     assert tv.create_model("tan_tiny", num_classes=3).num_classes == 3
     assert tv.list_models("tiny_*") == ["tiny_2d_lstm", "tiny_3d"]
     assert tv.list_models("*3d") == ["r50_3d", "tiny_3d"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import types
 
 import pytest
@@ -58,12 +59,24 @@ def test_baselines_get_one_pass(tmp_path):
     assert predict_logits(model, frames, chunk=8).shape == (37, 3)
 
 
+def test_a_checkpoint_from_before_the_stem_default_changed_rebuilds_with_the_max_pool(tmp_path):
+    model = tv.create_model("tan_tiny", num_classes=3, stem_pool=True).eval()
+    payload_model = copy.deepcopy(model)
+    payload_model.build_args = {"name": "tan_tiny", "num_classes": 3}  # as written before stem_pool was recorded
+    save_model_file(tmp_path / "old.pt", payload_model, {"class_names": list("abc"), "fps": 8.0, "size": 64})
+    rebuilt, meta = build_model_from_checkpoint(tmp_path / "old.pt")
+    assert meta["build_args"]["stem_pool"] is True and isinstance(rebuilt.maxpool, torch.nn.MaxPool2d)
+    x = torch.randn(1, 3, 4, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt.eval()(x), model(x))
+
+
 def test_checkpoint_file_rebuilds_the_model(tmp_path):
     model = trained_like_tiny(levels=(3, 4))
     meta = {"class_names": list("abcde"), "fps": 8.0, "size": 48}
     save_model_file(tmp_path / "model.pt", model, meta)
     rebuilt, got = build_model_from_checkpoint(tmp_path / "model.pt")
-    assert got["build_args"] == {"name": "tan_tiny", "num_classes": 5, "levels": (3, 4)}
+    assert got["build_args"] == {"name": "tan_tiny", "num_classes": 5, "levels": (3, 4), "stem_pool": False}
     assert got["class_names"] == list("abcde") and got["fps"] == 8.0
     x = torch.randn(1, 3, 9, 48, 48)
     torch.testing.assert_close(rebuilt.eval()(x), model(x))

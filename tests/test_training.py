@@ -212,6 +212,20 @@ def test_a_run_killed_between_epochs_resumes_bit_identical(data, tmp_path, unint
     assert resumed["per_class_ap"] == uninterrupted["32-true"]["per_class_ap"]
 
 
+def test_a_run_resumes_only_with_the_stem_it_started_with(data, tmp_path, capsys):
+    cfg = yaml.safe_load(write_config(tmp_path / "cfg.yaml", data, tmp_path / "run", epochs=1).read_text())
+    cfg["model"]["args"] = {"stem_pool": True}  # as a run started before the default changed was built
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--config", str(tmp_path / "cfg.yaml")]) == 0
+    capsys.readouterr()
+    del cfg["model"]["args"]  # today's default builds no max-pool: a different network, same weights
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["train", "--config", str(tmp_path / "cfg.yaml"), "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "last.ckpt" in err.splitlines()[-1]
+    assert "set model.args.stem_pool: True in the config" in err.splitlines()[-1], err
+
+
 def test_training_order_is_a_function_of_seed_epoch_and_position():
     from tan_video.data.datasets import EpochOrder
 

@@ -37,6 +37,26 @@ def model_arguments(name: str) -> dict[str, object]:
     return {p.name: p.default for p in inspect.signature(_builder(name)).parameters.values()}
 
 
+CHANGED_DEFAULTS: dict[str, object] = {"stem_pool": True}
+"""Builder arguments whose default changed after checkpoints had been written, with the default
+before the change (``stem_pool``: the tiny models' stem max-pool, off by default since
+2026-12-04). A model records their effective value in ``build_args``; a checkpoint without one was
+built with the old default (:func:`with_old_defaults`)."""
+
+
+def recorded_args(name: str, kwargs: dict) -> dict:
+    """``kwargs`` plus the effective value of each :data:`CHANGED_DEFAULTS` argument the builder takes."""
+    defaults = model_arguments(name)
+    return {**{k: defaults[k] for k in CHANGED_DEFAULTS if k in defaults}, **kwargs}
+
+
+def with_old_defaults(name: str, args: dict) -> dict:
+    """Build arguments read from a checkpoint, with the old default of each
+    :data:`CHANGED_DEFAULTS` argument it lacks (it was written before that default changed)."""
+    defaults = model_arguments(name)
+    return {**{k: old for k, old in CHANGED_DEFAULTS.items() if k in defaults}, **args}
+
+
 def _builder(name: str) -> Callable[..., nn.Module]:
     if name not in _BUILDERS:
         raise InputError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
@@ -70,7 +90,7 @@ def create_model(name: str, num_classes: int | None = None, pretrained: "str | P
         model = builder(**kwargs)
     except ValueError as e:
         raise InputError(f"model {name!r}: {e}") from None
-    model.build_args = {"name": name, "num_classes": model.num_classes, **kwargs}
+    model.build_args = {"name": name, "num_classes": model.num_classes, **recorded_args(name, kwargs)}
     from .bf16 import guard_bf16_convolutions
 
     guard_bf16_convolutions(model)  # right gradients under bf16 on every CPU (tan_video.models.bf16)

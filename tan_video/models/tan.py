@@ -564,7 +564,7 @@ TINY_LAYERS = (1, 1, 1, 1)
 TINY_PLANES = (16, 32, 64, 128)
 TINY_STEM = 16
 TINY_SHAPE = dict(planes=TINY_PLANES, stem_width=TINY_STEM)
-TINY_STEM_KERNEL, TINY_STEM_POOL = 7, True  # the builders' defaults; stem_kernel / stem_pool change them
+TINY_STEM_KERNEL, TINY_STEM_POOL = 7, False  # the builders' defaults: level 1 at half the input (32x32 for 64 px)
 
 
 @register_model

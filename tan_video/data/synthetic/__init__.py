@@ -13,14 +13,16 @@ group      what a model must see                                         context
 appearance a coloured shape (>= 6 px, so one frame shows its shape)      0: one frame
 short      1-2 frame events and every-frame blinking                     0-1 at full rate
 motion     direction / speed of a sprite that looks the same either way  +-2..4
-long       events every 9-12 frames, versus the same event in isolation  +-12 (two events)
+long       events every 7-9 frames, versus the same event in isolation   +-9 (two events)
 ========== ============================================================= ==================
 
 - A per-frame (2D) model solves *appearance* and the per-frame *short* classes, not *motion*.
 - A model with temporal stride loses the 1-frame *short* events and the frame-rate blinking.
-- The *long* classes are designed so that no window of +-4 frames can hold two of their
-  events (gaps >= 9 frames), while every +-12 window inside an episode holds two (gaps <= 12);
-  distractor events of the same look are isolated (>= 25 frames from any other), so only a
+- The *long* classes are designed so that a frame inside an episode needs up to +-9 frames of
+  context to see an event on each side (gaps of 7-9 frames): beyond the +-4 frames of four
+  undilated TA modules for most frames, inside the +-12 of the dilated ones with room to spare
+  (the outermost taps of a receptive field carry little weight at the start of training).
+  Distractor events of the same look are isolated (>= 25 frames from any other), so only a
   model that sees two events can tell "periodic" from "isolated". (A smooth sinusoid would
   not do: a +-4 window sees its slope.)
 

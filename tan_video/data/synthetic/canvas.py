@@ -154,9 +154,9 @@ class Scene:
         u = size / 64.0
         self.u = u
         self.sprite = max(6, round(9 * u))  # the moving and the appearance sprites
-        self.lamp_d = max(6, round(7 * u))
+        self.lamp_d = max(6, round(10 * u))
         self.ring_d = self.tile_d = max(7, round(10 * u))
-        self.blip_d = max(6, round(6 * u))
+        self.blip_d = max(6, round(10 * u))
         self.margin = max(2, round(8 * u))  # keeps objects in the training crops (transforms.CROP_SCALE)
         self.labels = np.zeros((frames, len(CLASSES)), bool)
         self.events: dict[str, Any] = {"flash": [], "fade": [], "blip": [], "movers": []}

@@ -38,7 +38,7 @@ CLASSES: tuple[SyntheticClass, ...] = (
     SyntheticClass("yellow_triangle", "appearance", "a yellow triangle is visible", "one frame", 0),
     SyntheticClass("flash", "short", "the whole frame is brighter for exactly one frame (slow fades to the same "
                    "brightness are distractors)", "1 frame, +-1 to tell from a fade", 1),
-    SyntheticClass("blip", "short", "a magenta dot is visible; it stays 1 or 2 frames", "1-2 frames", 0),
+    SyntheticClass("blip", "short", "a magenta disc is visible; it stays 1 or 2 frames", "1-2 frames", 0),
     SyntheticClass("fast_blink", "short", "the orange lamp toggles on/off every frame (a steadily lit lamp is a "
                    "distractor)", "+-1 frame at full frame rate", 1),
     SyntheticClass("moving_up", "motion", "a white square moves upwards (static white squares are distractors)",
@@ -48,12 +48,12 @@ CLASSES: tuple[SyntheticClass, ...] = (
                    "bouncing off the borders", "+-2 frames", 2),
     SyntheticClass("slow_sideways", "motion", "a white square slides sideways at 0.5-1 px/frame (at 64 px), "
                    "bouncing off the borders", "+-4 frames", 4),
-    SyntheticClass("periodic_beacon", "long", "the cyan lamp lights for one frame every 9-12 frames; on from the "
-                   "first to the last pulse of the train (isolated pulses are distractors)", "+-12 frames", 12),
-    SyntheticClass("periodic_jumps", "long", "the white ring jumps to a new place every 9-12 frames; on from the "
-                   "first to the last jump (a ring that jumps once is a distractor)", "+-12 frames", 12),
-    SyntheticClass("periodic_swap", "long", "the outlined tile swaps colour (pink/purple) every 9-12 frames; on "
-                   "from the first to the last swap (a single swap is a distractor)", "+-12 frames", 12),
+    SyntheticClass("periodic_beacon", "long", "the cyan lamp lights for one frame every 7-9 frames; on from the "
+                   "first to the last pulse of the train (isolated pulses are distractors)", "+-9 frames", 9),
+    SyntheticClass("periodic_jumps", "long", "the white ring jumps to a new place every 7-9 frames; on from the "
+                   "first to the last jump (a ring that jumps once is a distractor)", "+-9 frames", 9),
+    SyntheticClass("periodic_swap", "long", "the outlined tile swaps colour (pink/purple) every 7-9 frames; on "
+                   "from the first to the last swap (a single swap is a distractor)", "+-9 frames", 9),
 )
 """The classes, in index order (class id = position)."""
 
@@ -73,5 +73,6 @@ LAMP_OFF, LAMP_RIM = (55, 55, 55), (120, 120, 120)
 FLASH = 70.0  # added to every pixel for one frame (and the peak of a distractor fade)
 
 CLASS_PROB = 0.4  # each class occurs in a video with this probability, independently
-PERIOD = (9, 12)  # frames between periodic events: > 8 (two never fit in +-4), <= 12 (+-12 sees two)
+PERIOD = (7, 9)  # frames between periodic events; a frame inside a train needs a reach of up to 9 frames to
+# see an event on each side: beyond four undilated TA modules' +-4, inside the dilated TAN's +-12 with room
 ISOLATED_GAP = 25  # an isolated event is this far from any other: no +-12 window holds both

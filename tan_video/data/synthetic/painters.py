@@ -237,13 +237,15 @@ def paint_blink(scene: Scene) -> None:
 
 
 def paint_blips(scene: Scene) -> None:
-    """Blips (a magenta dot for 1-2 frames), over everything but never over a lamp, whose
-    1-frame pulses they could otherwise hide."""
+    """Blips (a magenta disc for 1-2 frames, 2-5 per video), over everything but never over a
+    lamp or the swapping tile, whose 1-frame events they could otherwise hide."""
     if not scene.on("blip"):
         return
     rng, d, margin = scene.rng, scene.blip_d, scene.margin
     lamp_boxes = [(*scene.lamps[n], scene.lamp_d) for n in scene.lamps]
-    for _ in range(int(rng.integers(1, 4))):
+    if "box" in scene.events.get("periodic_swap", {}):
+        lamp_boxes.append(tuple(scene.events["periodic_swap"]["box"]))
+    for _ in range(int(rng.integers(2, 6))):
         t0 = int(rng.integers(0, scene.frames))
         t1 = min(scene.frames, t0 + int(rng.integers(1, 3)))
         for _ in range(100):
