@@ -53,7 +53,7 @@ class DemoSettings:
     fps: float = 8.0
     clip_frames: int = 16
     batch_size: int = 8
-    epochs: int = 14
+    epochs: int = 12
     lr: float = 2e-3
     warmup: float = 0.05
     schedule: str = "cosine"
