@@ -37,6 +37,10 @@ def _cmd_demo(args) -> int:
         settings = replace(settings, fps=args.fps)
     if args.no_flip:
         settings = replace(settings, flip=False)
+    if args.precision is not None:
+        from .config import normalize_precision
+
+        settings = replace(settings, precision=normalize_precision(args.precision, "--precision"))
     data = None
     if args.data is not None or args.videos is not None:
         if args.data is None or args.videos is None:
@@ -210,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seeds", type=int, nargs="+", default=None, metavar="N",
                    help="run every seed into OUT/seed_N and write one report; a claim's verdict needs every seed")
     d.add_argument("--epochs", type=int, default=None,
-                   help="epochs per model (default 14, --quick 2); warm-up then cosine decay over all of them")
+                   help="epochs per model (default 12, --quick 2); warm-up then cosine decay over all of them")
     d.add_argument("--models", nargs="+", default=None, metavar="KEY",
                    help="train only these (default all: tan 2d_lstm 3d no_dilation level4_only)")
     d.add_argument("--data", default=None, metavar="ANNOTATIONS.json",
@@ -220,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--fps", type=float, default=None, help="sampling rate (default: the benchmark's 8)")
     d.add_argument("--no-flip", action="store_true",
                    help="no horizontal flips in training (for classes such as 'moving left')")
+    d.add_argument("--precision", default=None, metavar="{auto,32,bf16,...}",
+                   help="training precision (default auto: bf16 where the CPU has native bf16, else 32)")
     d.set_defaults(func=_cmd_demo)
 
     t = sub.add_parser("train", help="train a model from a YAML config (paper recipes in configs/)")

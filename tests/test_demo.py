@@ -78,18 +78,22 @@ def test_cli_epochs_and_models_select_the_settings_and_models(tmp_path, monkeypa
     assert "not meaningful" in capsys.readouterr().out
     assert main(["demo", "--out", str(tmp_path), "--no-flip", "--fps", "4"]) == 0
     assert calls[-1][1].flip is False and calls[-1][1].fps == 4.0
+    assert main(["demo", "--out", str(tmp_path), "--precision", "32"]) == 0
+    assert calls[-1][1].precision == "32-true"
 
     assert main(["demo", "--out", str(tmp_path), "--epochs", "0"]) == 2
     assert main(["demo", "--out", str(tmp_path), "--models", "tan", "4d"]) == 2
     assert main(["demo", "--out", str(tmp_path), "--data", str(tmp_path / "none.json"), "--videos", str(tmp_path)]) == 2
     assert main(["demo", "--out", str(tmp_path), "--data", str(tmp_path)]) == 2
+    assert main(["demo", "--out", str(tmp_path), "--precision", "8"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["tan-video: error: --epochs must be at least 1, got 0",
                    "tan-video: error: --models: unknown 4d; choose from tan 2d_lstm 3d no_dilation level4_only",
                    f"tan-video: error: {tmp_path / 'none.json'}: no such file or folder",
                    "tan-video: error: --data and --videos go together (a dense-JSON annotation file and its video "
-                   "folder)"]
-    assert len(calls) == 3  # nothing ran for the bad commands
+                   "folder)", err[-1]]
+    assert err[-1].startswith("tan-video: error: --precision must be one of auto, 32,") and "'8'" in err[-1]
+    assert len(calls) == 4  # nothing ran for the bad commands
 
     with pytest.raises(SystemExit):  # the help names every key (written out: the parser must not import the demo)
         main(["demo", "--help"])
