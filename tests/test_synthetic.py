@@ -29,7 +29,7 @@ def many() -> list[synthetic.RenderedVideo]:
 
 
 def test_classes_cover_every_group():
-    assert 12 <= len(CLASSES) <= 16
+    assert 10 <= len(CLASSES) <= 16
     assert len({c.name for c in CLASSES}) == len(CLASSES)
     for group in GROUPS:
         members = [c for c in CLASSES if c.group == group]
@@ -84,10 +84,8 @@ def test_short_events_are_short(many):
 
 
 def _long_events(r: synthetic.RenderedVideo) -> dict[str, list[int]]:
-    out = {"periodic_beacon": r.events["beacon"]["on"]}
-    for name in ("periodic_jumps", "periodic_swap"):
-        out[name] = r.events.get(name, {}).get("changes", [])
-    return out
+    return {"periodic_beacon": r.events["beacon"]["on"],
+            "periodic_swap": r.events.get("periodic_swap", {}).get("changes", [])}
 
 
 def test_long_classes_need_two_events_and_more_than_4_frames(many):
@@ -120,11 +118,11 @@ def test_long_classes_need_two_events_and_more_than_4_frames(many):
 
 
 def test_forced_classes_and_no_distractors():
-    r = render_video(np.random.default_rng(0), classes=["moving_up"], distractors=False)
+    r = render_video(np.random.default_rng(0), classes=["slow_sideways"], distractors=False)
     present = set(np.flatnonzero(r.labels.any(axis=0)))
-    assert present == {CLASS_INDEX["moving_up"]}
+    assert present == {CLASS_INDEX["slow_sideways"]}
     (mover,) = r.events["movers"]
-    assert np.all(np.diff(mover["ys"]) < 0) and len(set(mover["xs"])) == 1
+    assert len(set(mover["ys"])) == 1 and np.all(np.abs(np.diff(mover["xs"])) > 0)
 
 
 # -- the patterns survive H.264 -------------------------------------------------------------------
@@ -165,8 +163,7 @@ def test_short_events_survive_h264(tmp_path, seed):
 
 
 def test_long_events_survive_h264(tmp_path):
-    r = render_video(np.random.default_rng(5), classes=["periodic_beacon", "periodic_swap", "periodic_jumps"],
-                     distractors=False)
+    r = render_video(np.random.default_rng(5), classes=["periodic_beacon", "periodic_swap"], distractors=False)
     f = _encode_decode(r.frames, tmp_path)
     beacon = _box(f, r.events["beacon"]["box"])
     lit = np.flatnonzero(beacon[:, 1] - beacon[:, 0] > 120)  # cyan: green >> red
@@ -180,14 +177,6 @@ def test_long_events_survive_h264(tmp_path):
     state = rim[:, 2] > rim[:, 0]
     switches = drawn[1:][state[1:] != state[:-1]]
     np.testing.assert_array_equal(switches, r.events["periodic_swap"]["changes"])
-    # the ring: its white pixels move exactly at the jumps
-    white = (f.min(axis=3) > 200)
-    ys, xs = np.mgrid[0:64, 0:64]
-    n = white.sum(axis=(1, 2))
-    shown = np.flatnonzero(n > 10)
-    centre = np.stack([(white * ys).sum(axis=(1, 2)), (white * xs).sum(axis=(1, 2))], 1)[shown] / n[shown, None]
-    moved = shown[1:][np.abs(np.diff(centre, axis=0)).sum(axis=1) > 3]
-    np.testing.assert_array_equal(moved, r.events["periodic_jumps"]["changes"])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -204,7 +193,7 @@ def test_long_events_survive_h264_among_distractors(tmp_path, seed):
     np.testing.assert_array_equal(switches, r.events["periodic_swap"]["changes"])
 
 
-@pytest.mark.parametrize("name", ["slow_sideways", "moving_down"])
+@pytest.mark.parametrize("name", ["slow_sideways", "fast_sideways"])
 def test_slow_motion_survives_h264(tmp_path, name):
     checked = total = 0
     for seed in range(4):

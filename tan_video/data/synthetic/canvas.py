@@ -155,7 +155,7 @@ class Scene:
         self.u = u
         self.sprite = max(6, round(9 * u))  # the moving and the appearance sprites
         self.lamp_d = max(6, round(10 * u))
-        self.ring_d = self.tile_d = max(7, round(10 * u))
+        self.tile_d = max(7, round(10 * u))
         self.blip_d = max(6, round(10 * u))
         self.margin = max(2, round(8 * u))  # keeps objects in the training crops (transforms.CROP_SCALE)
         self.labels = np.zeros((frames, len(CLASSES)), bool)
@@ -177,8 +177,3 @@ class Scene:
 
     def paint_range(self, mask: np.ndarray, y: float, x: float, colour: Sequence[float], t0: int, t1: int) -> None:
         paint(self.video[t0:t1], mask, y, x, colour)
-
-    def overlap(self, y: int, x: int, d: int) -> int:
-        """Pixels a ``d``-box at (y, x) shares with the placed static objects."""
-        return sum(max(0, min(y + d, by + bd) - max(y, by)) * max(0, min(x + d, bx + bd) - max(x, bx))
-                   for by, bx, bd in self.layout.boxes)

@@ -41,17 +41,12 @@ CLASSES: tuple[SyntheticClass, ...] = (
     SyntheticClass("blip", "short", "a magenta disc is visible; it stays 1 or 2 frames", "1-2 frames", 0),
     SyntheticClass("fast_blink", "short", "the orange lamp toggles on/off every frame (a steadily lit lamp is a "
                    "distractor)", "+-1 frame at full frame rate", 1),
-    SyntheticClass("moving_up", "motion", "a white square moves upwards (static white squares are distractors)",
-                   "+-2..4 frames", 3),
-    SyntheticClass("moving_down", "motion", "a white square moves downwards", "+-2..4 frames", 3),
     SyntheticClass("fast_sideways", "motion", "a white square slides sideways at 2.5-4 px/frame (at 64 px), "
                    "bouncing off the borders", "+-2 frames", 2),
     SyntheticClass("slow_sideways", "motion", "a white square slides sideways at 0.5-1 px/frame (at 64 px), "
                    "bouncing off the borders", "+-4 frames", 4),
     SyntheticClass("periodic_beacon", "long", "the cyan lamp lights for one frame every 7-9 frames; on from the "
                    "first to the last pulse of the train (isolated pulses are distractors)", "+-9 frames", 9),
-    SyntheticClass("periodic_jumps", "long", "the white ring jumps to a new place every 7-9 frames; on from the "
-                   "first to the last jump (a ring that jumps once is a distractor)", "+-9 frames", 9),
     SyntheticClass("periodic_swap", "long", "the outlined tile swaps colour (pink/purple) every 7-9 frames; on "
                    "from the first to the last swap (a single swap is a distractor)", "+-9 frames", 9),
 )

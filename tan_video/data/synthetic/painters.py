@@ -24,46 +24,31 @@ def paint_motion(scene: Scene) -> None:
     about its label.
     """
     rng, u = scene.rng, scene.u
-    lo, hi = float(scene.margin), float(scene.size - scene.margin - scene.sprite)
-    span = hi - lo
-    for name, sign in (("moving_up", -1), ("moving_down", 1)):
-        if scene.on(name):
-            v = float(rng.uniform(0.75, 1.5)) * u
-            longest = max(6, int(span / v) + 1)
-            t0, t1 = segment(rng, scene.frames, 6, longest)
-            _mover(scene, name, sign * v, 0.0, t0, t1)
     for name, speeds in (("fast_sideways", (2.5, 4.0)), ("slow_sideways", (0.5, 1.0))):
         if scene.on(name):
             v = float(rng.uniform(*speeds)) * u * (1 if rng.random() < 0.5 else -1)
             t0, t1 = segment(rng, scene.frames, 6, scene.frames)
-            _mover(scene, name, 0.0, v, t0, t1)
+            _mover(scene, name, v, t0, t1)
     if scene.distractors:
         for _ in range(int(rng.integers(0, 3))):
             t0, t1 = segment(rng, scene.frames, 4, scene.frames)
-            _mover(scene, None, 0.0, 0.0, t0, t1)
+            _mover(scene, None, 0.0, t0, t1)
 
 
-def _mover(scene: Scene, cls_name: str | None, vy: float, vx: float, t0: int, t1: int) -> None:
-    """A white square over frames ``[t0, t1)``: vertical at ``vy``, or sideways at ``vx``
-    bouncing off the margins, or static (both 0); labelled ``cls_name`` unless None."""
+def _mover(scene: Scene, cls_name: str | None, vx: float, t0: int, t1: int) -> None:
+    """A white square over frames ``[t0, t1)``, sliding sideways at ``vx`` and bouncing off the
+    margins, or static (``vx`` 0); labelled ``cls_name`` unless None."""
     rng, n = scene.rng, t1 - t0
     lo, hi = float(scene.margin), float(scene.size - scene.margin - scene.sprite)
-    if vy:
-        # start where the whole path stays inside the frame
-        y = lo if vy > 0 else hi
-        y += float(rng.uniform(0, max(0.0, (hi - lo) - abs(vy) * (n - 1)))) * (1 if vy > 0 else -1)
-        ys = y + vy * np.arange(n)
-        xs = np.full(n, float(rng.uniform(lo, hi)))
-    else:
-        ys = np.full(n, float(rng.uniform(lo, hi)))
-        x, v, path = float(rng.uniform(lo, hi)), vx, []
-        for _ in range(n):
-            path.append(x)
-            x += v
-            if not lo <= x <= hi:  # bounce: reflect the overshoot
-                x = 2 * (lo if x < lo else hi) - x
-                v = -v
-        xs = np.asarray(path)
+    ys = np.full(n, float(rng.uniform(lo, hi)))
+    x, v, path = float(rng.uniform(lo, hi)), vx, []
+    for _ in range(n):
+        path.append(x)
+        x += v
+        if not lo <= x <= hi:  # bounce: reflect the overshoot
+            x = 2 * (lo if x < lo else hi) - x
+            v = -v
+    xs = np.asarray(path)
     square = shape_mask("square", scene.sprite)
     for i, t in enumerate(range(t0, t1)):
         paint(scene.video[t], square, ys[i], xs[i], COLOURS["white"])
@@ -93,11 +78,11 @@ def _light(scene: Scene, name: str, colour, t: int) -> None:
     paint(scene.video[t], np.ones((scene.lamp_d - 2, scene.lamp_d - 2), bool), y + 1, x + 1, colour)
 
 
-# -- long: the jumping ring, the colour-swapping tile, the beacon -----------------------------
+# -- long: the colour-swapping tile, the beacon -------------------------------------------------
 
 
 def long_changes(scene: Scene, cls_name: str) -> tuple[list[int], int, int] | None:
-    """Periodic changes (the class) or isolated ones (the distractor) of the ring or the tile,
+    """Periodic changes (the class) or isolated ones (the distractor) of the tile,
     and the frames ``[t0, t1)`` it is visible; None when the video does not show it."""
     rng, frames = scene.rng, scene.frames
     # A change needs a frame before it to be visible: changes start at frame 1.
@@ -118,25 +103,6 @@ def long_changes(scene: Scene, cls_name: str) -> tuple[list[int], int, int] | No
     t1 = min(frames, changes[-1] + int(rng.integers(2, 16))) if changes else frames
     scene.events[cls_name] = {"changes": changes, "visible": [t0, t1]}
     return changes, t0, t1
-
-
-def paint_ring(scene: Scene, changes: list[int], t0: int, t1: int) -> None:
-    """The white ring, jumping at ``changes``.
-
-    The ring moves, so it keeps no box. Each jump goes far enough to be unmistakable, to the
-    candidate spot that overlaps the static objects least (drawn under them, the ring must not
-    hide a periodic tile's swap; over them, it would hide sprites).
-    """
-    d = scene.ring_d
-    mask = shape_mask("ring", d)
-    lo, hi = scene.margin, scene.size - scene.margin - d
-    y, x = scene.layout.free_spot(d, tries=100)
-    for t in range(t0, t1):
-        if t in changes:
-            candidates = [(int(a), int(b)) for a, b in scene.rng.integers(lo, hi + 1, (64, 2))]
-            far = [c for c in candidates if abs(c[0] - y) + abs(c[1] - x) >= 3 * d / 2] or candidates
-            y, x = min(far, key=lambda c: scene.overlap(*c, d))
-        paint(scene.video[t], mask, y, x, COLOURS["white"])
 
 
 def paint_tile(scene: Scene, pos: tuple[int, int], changes: list[int], t0: int, t1: int) -> None:

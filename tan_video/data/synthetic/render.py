@@ -12,7 +12,7 @@ from . import painters
 from .canvas import Scene
 from .classes import CLASS_INDEX, CLASS_PROB, CLASSES
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """Bumped whenever the rendering changes, so that an existing dataset is regenerated."""
 
 
@@ -27,9 +27,8 @@ class RenderedVideo:
         ``start <= t <= end``) gives back exactly ``labels``.
     events: what was drawn where, for tests: ``flash`` (frames), ``fade`` (peak frames),
         ``blip`` ([frame, y, x, d]), ``beacon`` / ``blink`` ({"box": [y, x, d], "on": frames}),
-        ``movers`` ([{"class", "frames", "ys", "xs", "d"}]), ``periodic_jumps`` /
-        ``periodic_swap`` ({"changes": frames, "visible": [t0, t1]} when the ring / tile is drawn;
-        ``periodic_swap`` also has ``box`` [y, x, d]).
+        ``movers`` ([{"class", "frames", "ys", "xs", "d"}]), ``periodic_swap`` ({"changes": frames,
+        "visible": [t0, t1], "box": [y, x, d]} when the tile is drawn).
     """
 
     frames: np.ndarray
@@ -73,16 +72,13 @@ def render_video(rng: np.random.Generator, frames: int = 64, size: int = 64, fps
     painters.paint_motion(scene)  # under everything
     painters.place_lamps(scene)
     swap = painters.long_changes(scene, "periodic_swap")
-    jumps = painters.long_changes(scene, "periodic_jumps")
     # the tile is placed right after the lamps, before the sprites and the clutter: its sparse
-    # events must not be hidden, and the ring later avoids every placed box
+    # events must not be hidden
     tile_pos = scene.layout.place(scene.tile_d, force=True) if swap else None
     painters.paint_appearance(scene)
     painters.paint_clutter(scene)  # last of the static objects, only where there is room
-    if jumps:
-        painters.paint_ring(scene, *jumps)
     if swap:
-        painters.paint_tile(scene, tile_pos, *swap)  # over the ring: nothing may hide a swap
+        painters.paint_tile(scene, tile_pos, *swap)
     painters.paint_blink(scene)
     painters.paint_beacon(scene)
     painters.paint_blips(scene)  # over everything but the lamps
