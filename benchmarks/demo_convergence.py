@@ -5,7 +5,7 @@
 For each seed it runs the demo at its defaults into ``RUNS/default/seed_N`` and with ``--factor``
 times the epochs into ``RUNS/long/seed_N`` (everything else equal: data, recipe, schedule shape),
 through the real pipeline (``tan_video.demo.run_demo``). A run folder whose ``results.json`` has
-exactly these settings is reused, so ``tan-video demo --seeds 0 1 2 --out RUNS/default`` also
+exactly these settings and the current benchmark version is reused, so ``tan-video demo --seeds 0 1 2 --out RUNS/default`` also
 provides the default half. Writes ``benchmarks/results/demo_convergence.{json,md}``:
 ``{"models": {KEY: {"default": [frame mAP per seed], "long": [...], "gap": [long - default],
 "converged": bool}}, "criterion": 0.02, ...}``; a model is converged when its gap is at most the
@@ -25,6 +25,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from tan_video.benchmark import machine_info
+from tan_video.data.synthetic import GENERATOR_VERSION
 from tan_video.demo import demo_settings, run_demo, settings_record
 
 CRITERION = 0.02
@@ -35,7 +36,8 @@ def _run(folder: Path, seed: int, settings) -> dict:
     path = folder / "results.json"
     if path.is_file():
         old = json.loads(path.read_text())
-        if old.get("settings") == settings_record(settings, seed):
+        if (old.get("settings") == settings_record(settings, seed)
+                and old.get("dataset", {}).get("version") == GENERATOR_VERSION):
             print(f"reusing {path}")
             return old
     return run_demo(folder, seed=seed, settings=settings)

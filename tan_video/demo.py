@@ -11,6 +11,7 @@ that for several seeds and writes one report whose verdicts need every seed to a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -121,18 +122,32 @@ def demo_config(data_dir: Path | DemoData, out: Path, name: str, args: dict, s: 
     return cfg
 
 
+def data_fingerprint(cfg: Config) -> str:
+    """SHA-256 of what a model's results depend on besides its config: the annotation file, the
+    class list and, for the generated benchmark, its ``meta.json`` (generator version, settings).
+    The same paths can hold other data (a regenerated benchmark, an edited annotation file)."""
+    h = hashlib.sha256()
+    ann = Path(cfg.data.annotations)
+    for path in (ann, cfg.data.classes, ann.with_name("meta.json")):
+        if path is not None and Path(path).is_file():
+            h.update(Path(path).read_bytes())
+    return h.hexdigest()
+
+
 def train_or_reuse(cfg: Config) -> dict:
     """Train one model, or take up what an earlier run of the same command left in ``cfg.train.out``.
 
-    A model finished with the same configuration (its ``demo_run.json`` and ``predictions.npz``)
-    is reused as it is; one killed part-way resumes from its ``last.ckpt`` (bit-identical to an
+    A model finished with the same configuration on the same data (its ``demo_run.json`` and
+    ``predictions.npz``; :func:`data_fingerprint`) is reused as it is; one killed part-way resumes from its ``last.ckpt`` (bit-identical to an
     uninterrupted run); anything else trains from the start. Returns ``fit``'s ``metrics``,
     ``global_step``, ``train_seconds`` (of this invocation's part) and ``predictions``.
     """
     out = Path(cfg.train.out)
-    record, preds = out / "demo_run.json", out / "predictions.npz"
-    same = (out / "config.yaml").is_file() and (yaml.safe_load((out / "config.yaml").read_text())
-                                                 == yaml.safe_load(yaml.safe_dump(cfg.to_dict(), sort_keys=False)))
+    record, preds, trained_on = out / "demo_run.json", out / "predictions.npz", out / "demo_data.sha256"
+    data = data_fingerprint(cfg)
+    same = ((out / "config.yaml").is_file() and trained_on.is_file() and trained_on.read_text().strip() == data
+            and (yaml.safe_load((out / "config.yaml").read_text())
+                 == yaml.safe_load(yaml.safe_dump(cfg.to_dict(), sort_keys=False))))
     if same and record.is_file() and preds.is_file():
         log.info("%s: finished by an earlier run, reused", out)
         done = json.loads(record.read_text())
@@ -140,6 +155,8 @@ def train_or_reuse(cfg: Config) -> dict:
     record.unlink(missing_ok=True)
     preds.unlink(missing_ok=True)
     resume = same and (out / "checkpoints" / "last.ckpt").is_file()
+    out.mkdir(parents=True, exist_ok=True)
+    trained_on.write_text(data + "\n")
     run = fit(cfg, resume=resume)
     done = {"metrics": run["metrics"], "global_step": run["global_step"], "train_seconds": run["train_seconds"]}
     save_predictions(preds, run["predictions"])

@@ -9,7 +9,7 @@ import yaml
 from tan_video.cli import main
 from tan_video.data import synthetic
 from tan_video.demo import (DEMO_MODELS, DemoData, DemoSettings, demo_config, demo_settings, run_demo,
-                            run_demo_seeds, seed_summary, seed_summary_markdown)
+                            run_demo_seeds, seed_summary, seed_summary_markdown, train_or_reuse)
 
 TINY = DemoSettings(num_train=8, num_test=4, frames=16, size=32, epochs=1, batch_size=4, timelines=2, bootstrap=50)
 MODELS = [m for m in DEMO_MODELS if m[0] in ("tan", "3d")]
@@ -190,6 +190,25 @@ def test_the_demo_help_states_the_real_defaults():
     full, quick = DemoSettings(), DemoSettings.quick()
     assert f"default {full.epochs}, --quick {quick.epochs}" in text
     assert f"({quick.num_train} + {quick.num_test} videos, {quick.epochs} epochs)" in text
+
+
+def test_a_finished_model_is_reused_only_on_the_data_it_was_trained_on(tmp_path):
+    """Same config, other data (a regenerated benchmark, an edited annotation file): train again."""
+    synthetic.generate(tmp_path / "data", num_train=4, num_test=2, frames=16, size=32, fps=8.0, seed=1)
+    settings = DemoSettings(num_train=4, num_test=2, frames=16, size=32, epochs=1, batch_size=4, bootstrap=10)
+    cfg = demo_config(tmp_path / "data", tmp_path / "run", "tan_tiny", {}, settings, seed=0,
+                      num_classes=len(synthetic.CLASSES))
+    record = tmp_path / "run" / "demo_run.json"
+    train_or_reuse(cfg)
+    first = record.stat().st_mtime_ns
+    train_or_reuse(cfg)
+    assert record.stat().st_mtime_ns == first  # reused
+    ann = json.loads((tmp_path / "data" / "annotations.json").read_text())
+    video = next(v for v in ann.values() if v["actions"])
+    video["actions"] = video["actions"][1:]  # one segment fewer
+    (tmp_path / "data" / "annotations.json").write_text(json.dumps(ann))
+    train_or_reuse(cfg)
+    assert record.stat().st_mtime_ns != first  # trained again
 
 
 @pytest.mark.slow

@@ -557,9 +557,9 @@ def tan_r152(num_classes: int = 157, levels: Sequence[int] = LEVELS, dilations: 
 
 
 # The tiny models (tests, the CPU demo), shared by all three architectures: one basic block per
-# level, widths 16-128, ResNet's stem (7x7/2 conv, 3x3/2 max-pool). Measured on the demo's data
-# (README, "Training the tiny models"): dropping the max-pool learnt slightly more per step but
-# cost 3x the time per step, so the pool stays.
+# level, widths 16-128, a 7x7/2 stem conv without ResNet's max-pool, so that level 1 keeps half the
+# input resolution (docs/models.md: with the pool, 64-px frames left level 1 at 16x16 and no tiny
+# TAN learnt a temporal pattern in the demo's budget; without it, 2x the time per step).
 TINY_LAYERS = (1, 1, 1, 1)
 TINY_PLANES = (16, 32, 64, 128)
 TINY_STEM = 16

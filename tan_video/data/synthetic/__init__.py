@@ -31,7 +31,7 @@ actions overlap (about two labels per frame on average), durations range from 1 
 whole video, and distractors (same shapes in other colours, gray clutter, static look-alikes
 of the moving sprites, brightness fades, steady lamps, isolated pulses) keep every class from
 being solvable by a cue other than its definition. The classes are invariant to horizontal
-flips (motion classes are vertical, or horizontal in either direction) and sprites keep away
+flips (the motion classes slide sideways in either direction) and sprites keep away
 from the borders, so the training crops and flips of :class:`~tan_video.data.datasets.ClipDataset`
 rarely change a label.
 
