@@ -179,6 +179,29 @@ def _cmd_predict(args) -> int:
     return 2 if report.failed else 0
 
 
+def _cmd_extract(args) -> int:
+    from .extract import extract_features, load_extractor, videos_of_config, videos_of_folder
+
+    if (args.config is None) == (args.videos is None):
+        raise InputError("extract needs --config (every annotated video of its dataset) or --videos DIR (one of them)")
+    if args.overrides and args.config is None:
+        raise InputError("KEY=VALUE overrides go with --config")
+    if args.config is not None:
+        from .config import load_config
+
+        videos = videos_of_config(load_config(args.config, args.overrides))
+    else:
+        videos = videos_of_folder(args.videos)
+    net, meta, weights = load_extractor(args.checkpoint, args.model, args.pretrained, args.fps, args.size)
+    report = extract_features(videos, args.out, net, meta, weights, dtype=args.dtype, precision=args.precision,
+                              device=args.device, chunk=args.chunk, window=args.window, progress=not args.no_progress)
+    m = report.manifest
+    print(f"extracted {len(report.written)} videos ({report.frames} frames, {m['dim']}-d {m['dtype']}, {m['fps']:g} FPS, "
+          f"{m['precision']}) in {report.seconds:.1f} s; {len(report.skipped)} already there; "
+          f"{len(report.failed)} failed; wrote {args.out}/<video id>.npy and {args.out}/manifest.json")
+    return 2 if report.failed else 0
+
+
 def _cmd_export(args) -> int:
     from .export import export_onnx
 
@@ -201,7 +224,7 @@ DEVICE_HELP = "auto (the first GPU if any, else the CPU), cpu, cuda, cuda:N"
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tan-video", description="Temporal Aggregation Network: dense multi-label "
-                                "action recognition: demo, train, evaluate, predict, export, viz, bench.")
+                                "action recognition: demo, train, evaluate, predict, extract, export, viz, bench.")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -295,6 +318,27 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--no-progress", action="store_true")
     pr.add_argument("--no-timeline", action="store_true", help="skip the PNG timelines")
     pr.set_defaults(func=_cmd_predict)
+
+    f = sub.add_parser("extract", help="per-frame features of every video, once (<id>.npy + manifest.json), for "
+                       "the feature models (ta_head, lstm_head, linear_head; data.features)")
+    f.add_argument("--config", default=None, help="every annotated video (training and test) of this config's dataset")
+    f.add_argument("--videos", default=None, metavar="DIR", help="or every video file / frame folder in DIR (id: file stem)")
+    f.add_argument("--checkpoint", default=None, help="a trained model (model.pt or .ckpt): its fps, size and weights")
+    f.add_argument("--model", default=None, help="or a zoo model name (e.g. tan_r50), with --pretrained")
+    f.add_argument("--pretrained", default=None, help="with --model: imagenet, or a 2D ResNet state-dict file")
+    f.add_argument("--out", required=True, help="output folder: <video id>.npy and manifest.json")
+    f.add_argument("--fps", type=float, default=None, help="sampling rate (default: the checkpoint's, else 4)")
+    f.add_argument("--size", type=int, default=None, help="frame side after the centre crop (default: the "
+                   "checkpoint's, else 224)")
+    f.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="of the stored features")
+    f.add_argument("--precision", default="auto", type=_precision_arg, metavar="{auto,32,bf16,16}",
+                   help="inference precision (default auto, as predict)")
+    f.add_argument("--device", default="auto", help=DEVICE_HELP)
+    f.add_argument("--chunk", type=int, default=64, help="output frames per forward pass")
+    f.add_argument("--window", type=int, default=256, help="sampled frames decoded per read")
+    f.add_argument("--no-progress", action="store_true")
+    f.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="with --config")
+    f.set_defaults(func=_cmd_extract)
 
     x = sub.add_parser("export", help="export a checkpoint for deployment (ONNX, fused, dynamic length)")
     x.add_argument("--checkpoint", required=True)

@@ -46,6 +46,11 @@ class DataConfig:
     label_list: str | None = None  # single-label pretraining: "path label" list (Table 5)
     num_workers: int = 2
     cache_videos: bool = False  # keep decoded videos in memory (small datasets, e.g. the demo)
+    # a folder of per-video feature files <id>.npy, (N, D) or (N, 1, 1, D), instead of videos, for
+    # the feature models (ta_head, linear_head, lstm_head; docs/features.md)
+    features: str | None = None
+    # features per second; None: the folder's manifest.json (tan-video extract), else N / duration
+    feature_fps: float | None = None
 
 
 @dataclass

@@ -296,8 +296,10 @@ def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, pre
     """
     from .checkpoint import build_model_from_checkpoint
     from .data.datasets import VideoDataset
+    from .data.features import FeatureFolder, FeatureVideoDataset
     from .data.split import read_split
     from .inference import prepare_for_inference, resolve_device, resolve_precision
+    from .models import takes_features
 
     device = resolve_device(device)
     precision = resolve_precision(precision, device)
@@ -310,9 +312,20 @@ def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, pre
     if len(meta["class_names"]) != len(class_names):
         raise InputError(f"checkpoint has {len(meta['class_names'])} classes, the data {len(class_names)}",
                          path=checkpoint)
-    ds = VideoDataset(test, cfg.data.videos, len(class_names), fps=meta.get("fps", cfg.data.fps),
-                      size=meta.get("size", cfg.data.size), resize=meta.get("resize", cfg.data.resize),
-                      native_fps=cfg.data.native_fps)
+    if takes_features(model) != bool(cfg.data.features):
+        raise InputError("the checkpoint's model reads per-frame features: set data.features" if takes_features(model)
+                         else "data.features is set but the checkpoint's model reads video frames", path=checkpoint)
+    if cfg.data.features:
+        folder = FeatureFolder(cfg.data.features, cfg.data.feature_fps)
+        folder.check(test)
+        if folder.dim != model.in_dim:
+            raise InputError(f"the features have dimension {folder.dim}, the model reads {model.in_dim}",
+                             path=cfg.data.features)
+        ds = FeatureVideoDataset(test, folder, len(class_names))
+    else:
+        ds = VideoDataset(test, cfg.data.videos, len(class_names), fps=meta.get("fps", cfg.data.fps),
+                          size=meta.get("size", cfg.data.size), resize=meta.get("resize", cfg.data.resize),
+                          native_fps=cfg.data.native_fps)
     if world > 1:
         # each process moves the model to its own device (Lightning picks it)
         prepare_for_inference(model, device=None if device.type == "cuda" else device, pack=device.type == "cpu")

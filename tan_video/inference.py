@@ -44,7 +44,7 @@ from torch import nn
 from .data.preprocess import Preprocess
 from .data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize
 from .errors import InputError
-from .models import to_channels_last
+from .models import takes_features, to_channels_last
 
 
 def prepare_for_inference(model: nn.Module, fuse: bool = True, channels_last: bool = True,
@@ -147,19 +147,25 @@ def autocast(precision: str, device: torch.device | str = "cpu"):
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, frames: torch.Tensor, chunk: int = 64, precision: str = "32",
-                   context: int | None = None) -> torch.Tensor:
+                   context: int | None = None, forward: Callable[[torch.Tensor], torch.Tensor] | None = None
+                   ) -> torch.Tensor:
     """Frame logits ``(T, K)`` float32 for one whole video.
 
     Args:
         frames: uint8 ``(3, T, H, W)`` (the model's normalisation is applied here, chunk by chunk,
-            so a long video stays uint8 in memory).
+            so a long video stays uint8 in memory); for a feature model
+            (:func:`~tan_video.models.takes_features`), the video's features ``(T, D)``.
         chunk: output frames per forward pass.
         precision: ``"32"`` or ``"bf16"`` (autocast).
         context: frames of context on each side; default ``model.temporal_radius``. ``None``
             radius (unbounded / strided models): a single pass over the whole video.
+        forward: what to compute instead of ``model(x)``, on the same chunks: e.g.
+            ``model.forward_features`` (``tan-video extract``); its output ``(1, T, C)`` per chunk.
     """
     device = next(model.parameters()).device
-    t = frames.shape[1]
+    features = takes_features(model)
+    t = frames.shape[0 if features else 1]
+    forward = forward or model
     radius = model.temporal_radius if context is None else context
     if radius is None or t <= chunk:
         spans = [(0, t)]
@@ -168,9 +174,9 @@ def predict_logits(model: nn.Module, frames: torch.Tensor, chunk: int = 64, prec
     out = None
     for start, end in spans:
         lo, hi = (0, t) if radius is None else (max(0, start - radius), min(t, end + radius))
-        clip = normalize(frames[:, lo:hi].to(device))[None]
+        clip = frames[lo:hi].to(device).float()[None] if features else normalize(frames[:, lo:hi].to(device))[None]
         with autocast(precision, device):
-            logits = model(clip)[0].float()
+            logits = forward(clip)[0].float()
         if out is None:
             out = torch.empty(t, logits.shape[-1])
         out[start:end] = logits[start - lo:end - lo].cpu()
@@ -209,7 +215,8 @@ def check_normalisation(meta: dict, path: object = None) -> None:
 @torch.no_grad()
 def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *, chunk: int = 64,
                   window: int = DEFAULT_WINDOW, precision: str = "32",
-                  on_frames: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  on_frames: Callable[[int], None] | None = None, context: int | None = None,
+                  forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Frame logits of a whole video, decoded and run window by window (module docstring).
 
     Args:
@@ -219,6 +226,8 @@ def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *
         window: sampled frames decoded per read; rounded up to a multiple of ``chunk``.
         precision: ``"32"`` or ``"bf16"``.
         on_frames: called with the number of output frames finished (a progress bar).
+        context, forward: as :func:`predict_logits` (``tan-video extract`` streams
+            ``model.forward_features`` with the context the features need).
 
     Returns:
         times: float64 ``(T,)`` sample times in seconds; logits: float32 ``(T, K)``.
@@ -229,11 +238,11 @@ def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *
     path = Path(path)
     if chunk < 1 or window < 1:
         raise ValueError(f"chunk and window must be positive, got {chunk}, {window}")
-    radius = model.temporal_radius
+    radius = model.temporal_radius if context is None else context
     if radius is None:
         clip, times = prep.read(path)
         _check_not_empty(clip, path, prep.fps)
-        logits = predict_logits(model, clip, chunk=chunk, precision=precision)
+        logits = predict_logits(model, clip, chunk=chunk, precision=precision, forward=forward)
         if on_frames:
             on_frames(len(times))
         return times, logits.numpy()
@@ -270,7 +279,8 @@ def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *
             seg = buf[:, lo - buf_lo:hi - buf_lo]
             # One pass over exactly [c - r, e + r): the same computation predict_logits does for
             # this chunk of the whole video, so outputs [c, e) are identical to a single pass.
-            logits = predict_logits(model, seg, chunk=seg.shape[1], precision=precision, context=radius)
+            logits = predict_logits(model, seg, chunk=seg.shape[1], precision=precision, context=radius,
+                                    forward=forward)
             outputs.append(logits[c - lo:e - lo].clone())
             if on_frames:
                 on_frames(e - c)

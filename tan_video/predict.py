@@ -28,6 +28,7 @@ from .data.annotations import VideoAnnotation, dense_targets, read_annotations
 from .data.video import video_info
 from .detection import read_proposals, score_proposals, scores_to_segments, write_detections
 from .errors import InputError
+from .models import takes_features
 from .inference import (BF16_TOLERANCE, DEFAULT_WINDOW, Preprocess, bound_heap_growth, check_normalisation,  # noqa: F401
                         default_precision, predict_logits, prepare_for_inference, resolve_device, resolve_precision, stream_logits,
                         to_probabilities)
@@ -182,21 +183,26 @@ def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, 
                 ) -> tuple[VideoResult, np.ndarray, np.ndarray]:
     """Stream one video and write its files. Returns the result, times ``(T,)``, scores ``(T, K)``."""
     class_names = list(meta["class_names"])
-    info = video_info(path, native_fps=prep.native_fps, rotation=False)
-    expected = max(1, math.ceil(info.duration * prep.fps)) if info.duration > 0 else None
-    bar = None
-    if options.progress:
-        from tqdm import tqdm
-
-        # disable=None: no bar when stderr is not a terminal (logs, CI)
-        bar = tqdm(total=expected, desc=name[:24], unit="frame", leave=False, dynamic_ncols=True, disable=None)
     started = time.perf_counter()
-    try:
-        times, logits = stream_logits(model, path, prep, chunk=options.chunk, window=options.window,
-                                      precision=options.precision, on_frames=bar.update if bar else None)
-    finally:
-        if bar is not None:
-            bar.close()
+    if takes_features(model):
+        times, logits, fps = _score_features(model, path, meta, options)
+        video_duration = 0.0
+    else:
+        info = video_info(path, native_fps=prep.native_fps, rotation=False)
+        video_duration, fps = info.duration, prep.fps
+        expected = max(1, math.ceil(info.duration * prep.fps)) if info.duration > 0 else None
+        bar = None
+        if options.progress:
+            from tqdm import tqdm
+
+            # disable=None: no bar when stderr is not a terminal (logs, CI)
+            bar = tqdm(total=expected, desc=name[:24], unit="frame", leave=False, dynamic_ncols=True, disable=None)
+        try:
+            times, logits = stream_logits(model, path, prep, chunk=options.chunk, window=options.window,
+                                          precision=options.precision, on_frames=bar.update if bar else None)
+        finally:
+            if bar is not None:
+                bar.close()
     seconds = time.perf_counter() - started
     if not np.isfinite(np.asarray(logits)).all():
         hint = f" at precision {options.precision}; try --precision 32" if options.precision != "32" else ""
@@ -204,9 +210,9 @@ def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, 
     scores = to_probabilities(logits, meta.get("mode", "multilabel"))
     # The segments' end is clipped to the video's length: the decoder's duration when it is
     # plausible (headers can be off), else the last sample plus one step.
-    step = 1.0 / prep.fps
-    duration = info.duration if info.duration > times[-1] else float(times[-1]) + step
-    header = {"video": str(path), "video_id": name, "checkpoint": meta.get("_path"), "fps": prep.fps,
+    step = 1.0 / fps
+    duration = video_duration if video_duration > times[-1] else float(times[-1]) + step
+    header = {"video": str(path), "video_id": name, "checkpoint": meta.get("_path"), "fps": fps,
               "duration": round(duration, 4), "precision": options.precision}
     files = write_scores(out, name, times, scores, class_names, header)
     segments = scores_to_segments(scores, times, options.threshold, options.min_frames, options.merge_gap,
@@ -220,7 +226,7 @@ def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, 
         if annotation is not None:
             rows["ground truth"] = dense_targets(annotation, times, len(class_names))
         rows["prediction"] = scores
-        title = f"{name}: per-frame scores at {prep.fps:g} FPS"
+        title = f"{name}: per-frame scores at {fps:g} FPS"
         files.append(_atomic_write(out / f"{name}.timeline.png",
                                    lambda tmp: plot_timeline(tmp, times, class_names, rows, title=title)))
     mean = scores.mean(axis=0)
@@ -228,6 +234,27 @@ def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, 
     result = VideoResult(str(path), name, frames=len(times), duration=duration, seconds=seconds,
                          segments=len(segments), top=top, files=[str(f) for f in files])
     return result, times, scores
+
+
+def _score_features(model: nn.Module, path: Path, meta: dict, options: PredictOptions
+                    ) -> tuple[np.ndarray, np.ndarray, float]:
+    """A feature model on one ``<id>.npy`` file (:mod:`tan_video.data.features`): times, logits (in
+    exact chunks, like a video's) and the rate ``fps``, feature ``i`` standing for ``i / fps``:
+    ``--fps``, else the file's folder's ``manifest.json``, else the rate the model was trained on."""
+    import torch
+
+    from .data.features import read_features, read_manifest
+
+    if path.suffix != ".npy":
+        raise InputError("this model reads per-frame features: give .npy feature files (tan-video extract)", path=path)
+    arr = read_features(path, model.in_dim)
+    fps = options.fps or (read_manifest(path.parent) or {}).get("fps") or meta.get("feature_fps")
+    if not fps:
+        raise InputError("the features' rate is unknown (no manifest.json beside the file, none in the checkpoint): "
+                         "give --fps (features per second)", path=path)
+    feats = torch.from_numpy(np.array(arr, dtype=np.float32))
+    logits = predict_logits(model, feats, chunk=options.chunk, precision=options.precision)
+    return np.arange(len(arr), dtype=np.float64) / float(fps), logits.numpy(), float(fps)
 
 
 def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.PathLike, out: str | os.PathLike,
@@ -246,7 +273,9 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     meta["_path"] = str(checkpoint)
     check_normalisation(meta, checkpoint)
     prep = Preprocess.from_meta(meta, options.fps)
-    if options.fps is not None and meta.get("fps") and abs(float(meta["fps"]) - prep.fps) > 1e-9:
+    if takes_features(model):
+        pass  # the features' rate: per file (_score_features)
+    elif options.fps is not None and meta.get("fps") and abs(float(meta["fps"]) - prep.fps) > 1e-9:
         log.warning("predicting at %g FPS, the model was trained at %g FPS: its temporal filters see a "
                     "different time scale", prep.fps, float(meta["fps"]))
     if model.temporal_radius is None:
@@ -291,7 +320,8 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
         path = _atomic_write(out / "detections.json",
                              lambda tmp: write_detections(tmp, detections, meta["class_names"]))
         report.files.append(str(path))
-    summary = {"checkpoint": str(checkpoint), "model": meta["build_args"]["name"], "fps": prep.fps,
+    fps = (options.fps or meta.get("feature_fps")) if takes_features(model) else prep.fps
+    summary = {"checkpoint": str(checkpoint), "model": meta["build_args"]["name"], "fps": fps,
                "short_side": prep.short_side, "size": prep.size, "options": _jsonable(options),
                "videos": [_jsonable(v) for v in results]}
     report.files.append(str(_atomic_write(out / "summary.json",

@@ -36,13 +36,14 @@ from torch.utils.data import DataLoader
 from .checkpoint import load_checkpoint, save_model_file, training_progress
 from .config import Config, normalize_precision, save_config
 from .data.datasets import ClipDataset, EpochOrder, LabelListDataset, VideoDataset
+from .data.features import FeatureClipDataset, FeatureFolder, FeatureVideoDataset
 from .data.split import check_videos, read_split
 from .data.transforms import normalize
 from .errors import InputError, TrainingDiverged
 from .evaluation import VideoPrediction, check_finite, compute_metrics
 from .inference import predict_logits
-from .models import create_model, to_channels_last
-from .models.registry import CHANGED_DEFAULTS, recorded_args
+from .models import create_model, takes_features, to_channels_last
+from .models.registry import CHANGED_DEFAULTS, list_models, model_arguments, recorded_args
 from .models import TemporalAggregation
 from .models.weights import IMAGENET_MEAN, IMAGENET_STD
 from .quiet import quiet_lightning  # noqa: F401  (also used as tan_video.training.quiet_lightning)
@@ -74,7 +75,13 @@ class TANDataModule(L.LightningDataModule):
         self.cfg = cfg
         self.resume_state = resume_state
         self.class_names, self.train_anns, self.test_anns = read_split(cfg)
-        if cfg.train.mode != "single_label":
+        self.features = None  # a FeatureFolder when the config trains on features
+        if cfg.data.features:
+            if cfg.train.mode == "single_label":
+                raise InputError("train.mode=single_label reads videos from data.label_list, not data.features")
+            self.features = FeatureFolder(cfg.data.features, cfg.data.feature_fps)
+            self.features.check(self.train_anns + self.test_anns)
+        elif cfg.train.mode != "single_label":
             check_videos(self.train_anns + self.test_anns, cfg.data.videos)
 
     @property
@@ -83,7 +90,9 @@ class TANDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         d, t = self.cfg.data, self.cfg.train
-        if t.mode == "single_label":
+        if self.features is not None:
+            ds = FeatureClipDataset(self.train_anns, self.features, self.num_classes, clip_frames=d.clip_frames)
+        elif t.mode == "single_label":
             ds = LabelListDataset(d.label_list, fps=d.fps, clip_frames=d.clip_frames, size=d.size, train=True,
                                   resize=d.resize, root=d.videos, cache=d.cache_videos, flip=d.flip,
                                   native_fps=d.native_fps, **_crop(d))
@@ -107,8 +116,11 @@ class TANDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         d = self.cfg.data
-        ds = VideoDataset(self.test_anns, d.videos, self.num_classes, fps=d.fps, size=d.size, resize=d.resize,
-                          cache=d.cache_videos, native_fps=d.native_fps)
+        if self.features is not None:
+            ds = FeatureVideoDataset(self.test_anns, self.features, self.num_classes)
+        else:
+            ds = VideoDataset(self.test_anns, d.videos, self.num_classes, fps=d.fps, size=d.size, resize=d.resize,
+                              cache=d.cache_videos, native_fps=d.native_fps)
         return DataLoader(ds, batch_size=1, shuffle=False, num_workers=d.num_workers, collate_fn=_first_item,
                           persistent_workers=d.num_workers > 0)
 
@@ -213,9 +225,10 @@ class TANModule(L.LightningModule):
         self.last_metrics: dict | None = None
         self.last_predictions: list[VideoPrediction] = []
 
-    def forward(self, clip_uint8: torch.Tensor) -> torch.Tensor:
-        """uint8 clip ``(B, 3, T, H, W)`` -> frame logits ``(B, T, K)``."""
-        return self.model(normalize(clip_uint8))
+    def forward(self, clip: torch.Tensor) -> torch.Tensor:
+        """uint8 clip ``(B, 3, T, H, W)`` (or features ``(B, T, D)`` for a feature model) -> frame
+        logits ``(B, T, K)``."""
+        return self.model(clip.float() if takes_features(self.model) else normalize(clip))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         logits = self(batch["clip"]).float()
@@ -329,15 +342,27 @@ def train_precision(t) -> str:
     return "bf16-mixed" if default_precision() == "bf16" else "32-true"
 
 
-def _model_args(cfg: Config, num_classes: int) -> dict:
+def _model_args(cfg: Config, num_classes: int, feature_dim: int | None = None) -> dict:
     if cfg.model.num_classes is not None and cfg.model.num_classes != num_classes:
         raise InputError(f"model.num_classes={cfg.model.num_classes} but the class list has {num_classes} classes")
-    return {"name": cfg.model.name, "num_classes": num_classes, **recorded_args(cfg.model.name, cfg.model.args)}
+    args = recorded_args(cfg.model.name, cfg.model.args)
+    reads_features = "in_dim" in model_arguments(cfg.model.name)
+    if reads_features != bool(cfg.data.features):
+        raise InputError(f"model {cfg.model.name!r} reads per-frame features: set data.features to a feature folder"
+                         if reads_features else
+                         f"data.features is set but model {cfg.model.name!r} reads video frames; the feature models "
+                         f"are {', '.join(list_models('*_head'))}")
+    if reads_features and feature_dim is not None:
+        if args.get("in_dim", feature_dim) != feature_dim:
+            raise InputError(f"model.args.in_dim={args['in_dim']} but the features have dimension {feature_dim}",
+                             path=cfg.data.features)
+        args = {**args, "in_dim": feature_dim}
+    return {"name": cfg.model.name, "num_classes": num_classes, **args}
 
 
-def build_module(cfg: Config, class_names: list[str]) -> TANModule:
+def build_module(cfg: Config, class_names: list[str], feature_dim: int | None = None) -> TANModule:
     module = TANModule(
-        _model_args(cfg, len(class_names)), class_names, fps=cfg.data.fps, size=cfg.data.size, lr=cfg.train.lr,
+        _model_args(cfg, len(class_names), feature_dim), class_names, fps=cfg.data.fps, size=cfg.data.size, lr=cfg.train.lr,
         lr_steps=cfg.train.lr_steps, lr_gamma=cfg.train.lr_gamma, weight_decay=cfg.train.weight_decay,
         schedule=cfg.train.schedule, warmup=cfg.train.warmup,
         temporal_lr=cfg.train.temporal_lr, mode=cfg.train.mode, channels_last=cfg.train.channels_last, protocol=cfg.data.protocol,
@@ -393,7 +418,7 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
     torch.set_flush_denormal(True)  # late low-lr steps measured ~5x slower on denormal floats
     resume_state = ResumeState()
     dm = TANDataModule(cfg, resume_state)
-    module = build_module(cfg, dm.class_names)
+    module = build_module(cfg, dm.class_names, dm.features.dim if dm.features is not None else None)
     module.run_name = str(out)
     ckpt_dir = out / "checkpoints"
     ckpt_path, resumed_at = _resume_from(ckpt_dir) if resume else (None, 0)
@@ -443,6 +468,8 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
                 "size": cfg.data.size,
                 "resize": cfg.data.resize, "clip_frames": cfg.data.clip_frames,
                 "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "mode": t.mode, "metrics": _scalars(module.last_metrics)}
+        if dm.features is not None:  # what predict needs to read feature files
+            meta.update(input="features", feature_dim=dm.features.dim, feature_fps=dm.features.fps)
         save_model_file(out / "model.pt", module.model, meta)
         result.update(metrics=module.last_metrics, model_file=str(out / "model.pt"))
         if module.last_metrics:

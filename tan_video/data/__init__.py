@@ -17,7 +17,8 @@ _LAZY = {
     "VideoDataset": "datasets",
     "VideoResolver": "datasets", "VideoInfo": "video", "read_frames": "video", "read_frames_dir": "video",
     "read_video": "video", "sample_times": "video", "video_info": "video", "read_split": "split",
-    "check_videos": "split",
+    "check_videos": "split", "features": None, "FeatureFolder": "features", "FeatureClipDataset": "features",
+    "FeatureVideoDataset": "features", "read_features": "features",
 }
 
 __all__ = ["VideoAnnotation", "dense_targets", "ANNOTATION_FORMATS", "AnnotationList", "read_annotations",
