@@ -24,13 +24,17 @@ def count_params(model: torch.nn.Module) -> int:
 
 def count_macs(name: str, frames: int = 16, size: int = 224, num_classes: int = 157, fused: bool = False,
                **kwargs) -> int:
-    """Multiply-accumulates of one forward pass over a clip ``(1, 3, frames, size, size)``;
+    """Multiply-accumulates of one forward pass over a clip ``(1, 3, frames, size, size)`` (for a
+    feature model, ``frames`` features ``(1, frames, in_dim)``: ``size`` does not apply);
     ``fused=True`` counts the inference form (each TA module one 7-tap conv: 7/9 of its MACs)."""
+    from .models import takes_features
+
     with torch.device("meta"):
         model = create_model(name, num_classes=num_classes, **kwargs).eval()
         if fused:
             model.fuse()
-        clip = torch.empty(1, 3, frames, size, size)
+        clip = (torch.empty(1, frames, model.in_dim) if takes_features(model)
+                else torch.empty(1, 3, frames, size, size))
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
         model(clip)

@@ -96,11 +96,12 @@ def load_extractor(checkpoint: str | None = None, model: str | None = None, pret
         weights = {"checkpoint": str(checkpoint), "sha256": file_sha256(checkpoint)}
         meta = {**meta, **({"size": size, "resize": None} if size is not None else {})}
     else:
+        torch.manual_seed(0)  # random weights (no --pretrained) are the same on every run
         net = create_model(model, pretrained=pretrained)
         if pretrained is None:
-            log.warning("extract: model %s with random weights (no --pretrained): its features carry no learnt "
-                        "knowledge", model)
-        weights = {"pretrained": pretrained}
+            log.warning("extract: model %s with random weights (no --pretrained, seed 0): its features carry no "
+                        "learnt knowledge", model)
+        weights = {"pretrained": pretrained} if pretrained is not None else {"pretrained": None, "seed": 0}
         if pretrained not in (None, "imagenet"):
             weights["sha256"] = file_sha256(pretrained)
         elif pretrained == "imagenet":

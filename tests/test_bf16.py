@@ -115,7 +115,7 @@ def test_a_guarded_convolution_keeps_its_dtype_contract():
     assert held(x.bfloat16()).dtype == torch.bfloat16  # a bf16 model gets bf16 back
 
 
-@pytest.mark.parametrize("name", tv.list_models())
+@pytest.mark.parametrize("name", [n for n in tv.list_models() if n not in ("linear_head", "lstm_head")])  # (no convs)
 def test_every_model_of_the_zoo_has_guarded_convolutions(name):
     if name.startswith(("tan_r", "r50")) and name not in ("tan_r50", "r50_3d"):
         pytest.skip("the deeper ResNets are built the same way")

@@ -87,7 +87,7 @@ def randomize_temporal(model: torch.nn.Module, std: float = 0.05, seed: int = 0)
 def test_shapes_no_nans_and_every_parameter_gets_a_gradient(name):
     torch.manual_seed(0)
     model = tv.create_model(name, num_classes=7)
-    x = torch.randn(2, 3, 8, 64, 64)
+    x = torch.randn(2, 8, model.in_dim) if tv.models.takes_features(model) else torch.randn(2, 3, 8, 64, 64)
     logits = model(x)
     assert logits.shape == (2, 8, 7)
     assert torch.isfinite(logits).all()
