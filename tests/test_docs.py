@@ -40,7 +40,7 @@ def links():
 def test_pages_exist():
     names = {p.name for p in PAGES}
     for page in ("getting-started.md", "models.md", "data.md", "training.md", "evaluation.md", "predict.md",
-                 "benchmark.md", "performance.md", "design.md", "contributing.md"):
+                 "benchmark.md", "performance.md", "design.md", "contributing.md", "features.md"):
         assert page in names, page
     assert len((ROOT / "README.md").read_text().splitlines()) <= 200
 
