@@ -24,7 +24,7 @@ import yaml
 
 from . import claims as claims_mod
 from .complexity import count_macs, count_params
-from .config import Config, DataConfig, ModelConfig, TrainConfig
+from .config import Config, DataConfig, ModelConfig, TrainConfig, load_config
 from .data import synthetic
 from .data.split import read_split
 from .errors import InputError, TrainingDiverged
@@ -134,6 +134,19 @@ def data_fingerprint(cfg: Config) -> str:
     return h.hexdigest()
 
 
+def _same_config(path: Path, cfg: Config) -> bool:
+    """Whether the run folder's ``config.yaml`` is ``cfg``, read the way ``load_config`` reads it (a
+    setting added since, absent from the file, counts as its default; one removed since differs)."""
+    if not path.is_file():
+        return False
+    try:
+        old = load_config(path)
+    except InputError:
+        return False
+    plain = lambda c: yaml.safe_load(yaml.safe_dump(c.to_dict(), sort_keys=False))  # noqa: E731  (tuples -> lists)
+    return plain(old) == plain(cfg)
+
+
 def train_or_reuse(cfg: Config) -> dict:
     """Train one model, or take up what an earlier run of the same command left in ``cfg.train.out``.
 
@@ -145,9 +158,7 @@ def train_or_reuse(cfg: Config) -> dict:
     out = Path(cfg.train.out)
     record, preds, trained_on = out / "demo_run.json", out / "predictions.npz", out / "demo_data.sha256"
     data = data_fingerprint(cfg)
-    same = ((out / "config.yaml").is_file() and trained_on.is_file() and trained_on.read_text().strip() == data
-            and (yaml.safe_load((out / "config.yaml").read_text())
-                 == yaml.safe_load(yaml.safe_dump(cfg.to_dict(), sort_keys=False))))
+    same = (trained_on.is_file() and trained_on.read_text().strip() == data and _same_config(out / "config.yaml", cfg))
     if same and record.is_file() and preds.is_file():
         log.info("%s: finished by an earlier run, reused", out)
         done = json.loads(record.read_text())

@@ -203,6 +203,11 @@ def test_a_finished_model_is_reused_only_on_the_data_it_was_trained_on(tmp_path)
     first = record.stat().st_mtime_ns
     train_or_reuse(cfg)
     assert record.stat().st_mtime_ns == first  # reused
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    del saved["data"]["feature_fps"]  # as written before that setting existed: its default
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    train_or_reuse(cfg)
+    assert record.stat().st_mtime_ns == first  # still reused
     ann = json.loads((tmp_path / "data" / "annotations.json").read_text())
     video = next(v for v in ann.values() if v["actions"])
     video["actions"] = video["actions"][1:]  # one segment fewer
