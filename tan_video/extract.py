@@ -122,12 +122,6 @@ def _same_settings(old: dict, new: dict, path: Path) -> None:
                          f"{new.get(k)!r}); extract into another --out or delete it", path=path)
 
 
-def _save(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
-
-
 def _finished(path: Path, dim: int) -> bool:
     """A feature file from an earlier run that reads back whole (a killed run leaves only .tmp files)."""
     try:
@@ -142,6 +136,7 @@ def extract_features(videos: Sequence[tuple[str, str | os.PathLike]], out: str |
                      device: str = "auto", chunk: int = 64, window: int = 256, progress: bool = True) -> ExtractReport:
     """Features of every ``(video id, path)`` into ``out`` (module docstring)."""
     from .inference import prepare_for_inference, resolve_device, resolve_precision, stream_logits
+    from .predict import _atomic_write
 
     if dtype not in DTYPES:
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -190,7 +185,8 @@ def extract_features(videos: Sequence[tuple[str, str | os.PathLike]], out: str |
                     report.failed[video_id] = f"{video}: the features hold NaN or inf (precision {precision})"
                     log.error("tan-video: error: %s", report.failed[video_id])
                 else:
-                    _save(target, feats.astype(DTYPES[dtype]))
+                    array = feats.astype(DTYPES[dtype])
+                    _atomic_write(target, lambda tmp: np.save(tmp, array))  # tmp ends in .npy: saved as named
                     report.written.append(video_id)
                     report.frames += len(feats)
         if bar is not None:
@@ -203,14 +199,11 @@ def extract_features(videos: Sequence[tuple[str, str | os.PathLike]], out: str |
 
 def videos_of_config(cfg) -> list[tuple[str, Path]]:
     """Every annotated video of a config's dataset (training and test), resolved to its file."""
-    from .data.datasets import VideoResolver
     from .data.split import check_videos, read_split
 
     _, train, test = read_split(cfg)
     anns = train + test
-    check_videos(anns, cfg.data.videos)
-    resolve = VideoResolver(cfg.data.videos)
-    return [(a.video_id, resolve(a.video_id)) for a in anns]
+    return [(a.video_id, path) for a, path in zip(anns, check_videos(anns, cfg.data.videos))]
 
 
 def videos_of_folder(folder: str | os.PathLike) -> list[tuple[str, Path]]:

@@ -22,6 +22,7 @@ from tan_video.data.features import (FeatureClipDataset, FeatureFolder, FeatureV
 from tan_video.errors import InputError
 from tan_video.extract import feature_context, load_extractor
 from tan_video.models import TemporalAggregation
+from test_models import randomize_temporal
 
 
 # -- feature files ------------------------------------------------------------------------------
@@ -109,21 +110,6 @@ def test_a_missing_feature_file_fails_before_training_in_one_line(tmp_path):
 
 
 # -- the feature models -------------------------------------------------------------------------
-def randomize(model: torch.nn.Module, seed: int = 0) -> None:
-    """TA branches and BatchNorms as after training (non-zero, non-trivial statistics)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for ta in model.modules():
-            if isinstance(ta, TemporalAggregation):
-                for conv in ta.convs:
-                    conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * 0.1)
-                if ta.bn is not None:
-                    ta.bn.weight.copy_(torch.rand(ta.channels, generator=g) + 0.5)
-                    ta.bn.bias.copy_(torch.randn(ta.channels, generator=g) * 0.1)
-                    ta.bn.running_mean.copy_(torch.randn(ta.channels, generator=g) * 0.1)
-                    ta.bn.running_var.copy_(torch.rand(ta.channels, generator=g) + 0.5)
-
-
 def test_ta_head_is_taus_temporal_part():
     model = tv.create_model("ta_head", num_classes=5, in_dim=12, width=8)
     assert len(model.ta) == 4
@@ -142,7 +128,7 @@ def test_perturbing_one_feature_changes_outputs_only_within_the_receptive_field(
     torch.manual_seed(0)
     extra = {"width": 8} if name == "ta_head" else {}
     model = tv.create_model(name, num_classes=4, in_dim=6, **extra, **kwargs).eval()
-    randomize(model)
+    randomize_temporal(model, std=0.1)  # as after training
     assert model.temporal_radius == radius
     t, frame = 40, 20
     x = torch.rand(1, t, 6)
@@ -158,7 +144,7 @@ def test_perturbing_one_feature_changes_outputs_only_within_the_receptive_field(
 def test_fused_ta_head_equals_unfused(ta_init):
     torch.manual_seed(0)
     model = tv.create_model("ta_head", num_classes=4, in_dim=6, width=8, ta_init=ta_init).eval()
-    randomize(model)
+    randomize_temporal(model, std=0.1)  # as after training
     x = torch.rand(2, 30, 6)
     with torch.no_grad():
         ref = model(x)

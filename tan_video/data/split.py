@@ -56,18 +56,20 @@ def read_split(cfg):
     return classes, train, test
 
 
-def check_videos(anns, videos) -> None:
-    """Fail before training starts, in one line, if any annotated video has no file."""
+def check_videos(anns, videos) -> list:
+    """Fail before training starts, in one line, if any annotated video has no file; else the
+    path of each annotation's video, in order."""
     resolve = VideoResolver(videos)
-    missing = []
+    missing, paths = [], []
     for a in anns:
         try:
-            resolve(a.video_id)
+            paths.append(resolve(a.video_id))
         except InputError:
             missing.append(a.video_id)
     if missing:
         raise InputError(f"{len(missing)} of {len(anns)} annotated videos have no file or frame folder "
                          f"(first: {missing[0]})", path=videos)
+    return paths
 
 
 __all__ = ["read_split", "check_videos"]
