@@ -3,9 +3,10 @@
 Writes ``--videos`` random feature files ``(N, 1024)`` (N uniform in ``[50, --max-n]``, float16
 unless ``--dtype float32``) and a dense annotation file with random segments (80% training),
 then trains ``--model`` (default ``ta_head``) for one epoch through ``tan_video.training.fit``
-(clips of 16 features, batch 32) with one validation pass over the test videos. Reports the
-training seconds, the total, the feature folder's size and the process's peak RSS (memory-mapped
-pages that were read count in it). Results: ``benchmarks/results/bench_features.json``.
+(clips of 16 features, batch 32) followed by one validation pass over the test videos (whole
+videos). Reports the seconds of the training epoch and of the validation pass apart, the time of
+one training step, the feature folder's size and the process's peak RSS (memory-mapped pages that
+were read count in it). Results: ``benchmarks/results/bench_features.json``.
 
     python benchmarks/bench_features.py --videos 9800      # Charades' size (about 3.5 GB float16)
 """
@@ -62,7 +63,7 @@ def main() -> None:
                              "data.format=dense_json", f"data.classes={root / 'classes.txt'}",
                              f"data.features={root / 'features'}", "data.clip_frames=16", "data.num_workers=1",
                              "train.epochs=1", "train.batch_size=32", "train.lr=0.001", f"train.out={root / 'run'}",
-                             "train.progress=false", "train.val_every=1"])
+                             "train.progress=false", "train.val_every=0"])
     from tan_video.training import fit
 
     t1 = time.perf_counter()
@@ -71,7 +72,10 @@ def main() -> None:
     peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     result = {"videos": args.videos, "features": frames, "dim": 1024, "dtype": args.dtype, "folder_gb": round(size / 1e9, 2),
               "model": args.model, "write_seconds": round(write_s, 1), "train_seconds": round(run["train_seconds"], 1),
+              "validation_seconds": round(total_s - run["train_seconds"], 1),
+              "validation_features": sum(len(p.times) for p in run["predictions"]),
               "epoch_with_validation_seconds": round(total_s, 1), "steps": run["global_step"],
+              "ms_per_step": round(1000 * run["train_seconds"] / max(1, run["global_step"])),
               "peak_rss_mb": round(peak / 1024), "frame_map_random_labels": round(run["metrics"]["frame_map"], 4),
               "machine": machine_info()}
     print(json.dumps(result, indent=1))

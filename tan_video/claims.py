@@ -67,6 +67,25 @@ PAPER_CLAIMS: tuple[Claim, ...] = (
 )
 
 
+# The same questions on features extracted once (``tan-video demo --features``), in the model keys
+# of tan_video.demo.FEATURE_MODELS: the per-frame network is frozen and shared, so only the
+# temporal model differs. The per-frame linear head plays the part of the paper's 2D model
+# without temporal modelling, the LSTM that of 2D+LSTM.
+FEATURE_CLAIMS: tuple[Claim, ...] = (
+    Claim("ta_vs_lstm", "TA modules above an LSTM on the same features (frame mAP)", "Table 1 (TAN vs 2D+LSTM)",
+          "ta_head", "lstm"),
+    Claim("ta_vs_per_frame", "TA modules above per-frame scoring of the same features (frame mAP)",
+          "Table 2 (TA modules vs none)", "ta_head", "linear"),
+    Claim("dilation_vs_none", "dilated TA above a plain temporal conv (frame mAP)", "Table 2", "ta_head",
+          "no_dilation"),
+    Claim("motion_vs_per_frame", "temporal modelling sees motion: TA above per-frame on motion", "section 4.4",
+          "ta_head", "linear", group="motion"),
+    Claim("long_vs_no_dilation", "dilation helps long-range classes: TA above no dilation on long", "Table 2",
+          "ta_head", "no_dilation", group="long"),
+    Claim("appearance_alike", "all models alike on appearance (spread < 0.05 AP)", "section 4.4", group="appearance",
+          kind="alike", models=("ta_head", "no_dilation", "linear", "lstm")),
+)
+
 def needed_models(claim: Claim) -> set[str]:
     """The model keys a claim compares."""
     return set(claim.models) if claim.kind == "alike" else {claim.a, claim.b}
@@ -91,27 +110,50 @@ def bootstrap_counts(num_videos: int, n_boot: int, seed: int) -> np.ndarray:
 
 
 def resampled_ap(scores: np.ndarray, positive: np.ndarray, video: np.ndarray, counts: np.ndarray,
-                 chunk: int = 64) -> np.ndarray:
+                 chunk: int = 256) -> np.ndarray:
     """AP of every class on every resample: ``(R, K)``, NaN where a resample has no positive.
 
     scores, positive: ``(N, K)`` pooled frames; video: ``(N,)`` the video index of each frame;
     counts: ``(R, V)`` from :func:`bootstrap_counts` (all ones: the plain AP).
+
+    A resample weighs every frame by its video's count, so what the ranking needs at each positive
+    frame (the weighted number of frames and of positives ranked at or above it) is ``counts``
+    times the per-video numbers of frames and positives at or above it: one matrix product per
+    class for all resamples, ``(R, V) @ (V, P)``, instead of cumulative sums over every ranked
+    frame of every resample (1,000 resamples of the demo's 8,192 test frames of 128 videos, 11
+    classes: 0.94 s instead of 4.30 s per model on a 2-core AVX-512 Xeon). Integer counts: the
+    sums are exact, the same numbers as the cumulative sums (tested against them).
     """
     n, k = scores.shape
+    v = counts.shape[1]
     out = np.full((counts.shape[0], k), np.nan)
     for c in range(k):
         order = np.argsort(-scores[:, c], kind="stable")
-        pos = positive[order, c].astype(np.float64)
+        pos = positive[order, c].astype(bool)
+        if not pos.any():
+            continue
         vid = video[order]
+        at = np.flatnonzero(pos)  # ranks of the positive frames
+        # frame i belongs to block j = the number of positives ranked before it: block j ends at
+        # the j-th positive; frames after the last positive are in no block
+        block = np.cumsum(pos) - pos
+        keep = block < len(at)
+        frames_at = np.zeros((len(at), v))
+        np.add.at(frames_at, (block[keep], vid[keep]), 1.0)
+        frames_at = np.cumsum(frames_at, axis=0)  # (P, V) frames of each video at or above each positive
+        positives_at = np.zeros((len(at), v))
+        positives_at[np.arange(len(at)), vid[at]] = 1.0
+        positives_at = np.cumsum(positives_at, axis=0)  # (P, V) positives of each video at or above
+        per_video = positives_at[-1]
         for s in range(0, counts.shape[0], chunk):
-            w = counts[s:s + chunk][:, vid]  # (r, N) weight of each ranked frame
-            cum_n = np.cumsum(w, axis=1)
-            cum_tp = np.cumsum(w * pos, axis=1)
+            cnt = counts[s:s + chunk]
+            cum_n, cum_tp = cnt @ frames_at.T, cnt @ positives_at.T  # (r, P)
+            w = cnt[:, vid[at]]  # (r, P) weight of each positive frame
             mid = (w + 1) / 2  # the middle copy of a frame drawn w times
-            prec = (cum_tp - w * pos + mid * pos) / np.maximum(cum_n - w + mid, 1e-12)
-            npos = cum_tp[:, -1]
+            prec = (cum_tp - w + mid) / np.maximum(cum_n - w + mid, 1e-12)
+            npos = cnt @ per_video
             with np.errstate(invalid="ignore", divide="ignore"):
-                out[s:s + chunk, c] = np.where(npos > 0, (w * pos * prec).sum(axis=1) / npos, np.nan)
+                out[s:s + chunk, c] = np.where(npos > 0, (w * prec).sum(axis=1) / npos, np.nan)
     return out
 
 

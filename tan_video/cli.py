@@ -22,15 +22,24 @@ def _cmd_demo(args) -> int:
     from dataclasses import replace
 
     from . import claims
-    from .demo import DEMO_MODELS, DemoData, demo_settings, results_markdown, run_demo, run_demo_seeds
-    from .demo import QUICK_NOTE, result_groups, seed_summary_markdown
+    from .demo import DEMO_MODELS, FEATURE_MODELS, DemoData, FeatureSettings, demo_settings, results_markdown, run_demo
+    from .demo import QUICK_NOTE, result_groups, run_demo_features, run_demo_seeds, seed_summary_markdown
 
-    keys = [m[0] for m in DEMO_MODELS]
+    zoo = FEATURE_MODELS if args.features else DEMO_MODELS
+    keys = [m[0] for m in zoo]
     unknown = [k for k in args.models or [] if k not in keys]
     if unknown:
-        raise InputError(f"--models: unknown {' '.join(unknown)}; choose from {' '.join(keys)}")
-    models = [m for m in DEMO_MODELS if args.models is None or m[0] in args.models]
+        raise InputError(f"--models: unknown {' '.join(unknown)}; choose from {' '.join(keys)}"
+                         + (" (the models on features)" if args.features else ""))
+    models = [m for m in zoo if args.models is None or m[0] in args.models]
+    if args.out is None:
+        args.out = "runs/demo_features" if args.features else "runs/demo"
     settings = demo_settings(quick=args.quick, epochs=args.epochs)
+    features = None
+    if args.features:  # --epochs: the feature models' epochs (the extractor keeps its own)
+        features = FeatureSettings.quick() if args.quick else FeatureSettings()
+        if args.epochs is not None:
+            features = replace(features, epochs=args.epochs)
     if args.fps is not None:
         if args.fps <= 0:
             raise InputError(f"--fps must be positive, got {args.fps}")
@@ -52,13 +61,16 @@ def _cmd_demo(args) -> int:
     elif args.classes is not None:
         raise InputError("--classes needs --data")
     if args.seeds:
-        report = run_demo_seeds(args.out, args.seeds, quick=args.quick, models=models, settings=settings, data=data)
+        report = run_demo_seeds(args.out, args.seeds, quick=args.quick, models=models, settings=settings, data=data,
+                                on_features=args.features, features=features)
         print(seed_summary_markdown(report["summary"]))
         print(claims.claims_markdown(report["claims"], QUICK_NOTE if args.quick else ""), end="")
         print(f"total {report['total_seconds']:.0f} s; wrote {args.out}/results.json, results.md, claims.md, "
               f"seed_*/")
         return _failed_models([m for m in report["summary"]["models"].values() if m.get("failed_seeds")])
-    results = run_demo(args.out, quick=args.quick, seed=args.seed, models=models, settings=settings, data=data)
+    extra = {"features": features} if args.features else {}
+    run = run_demo_features if args.features else run_demo
+    results = run(args.out, quick=args.quick, seed=args.seed, models=models, settings=settings, data=data, **extra)
     print(results_markdown(results, result_groups(results)))
     print(claims.claims_markdown(results["claims"], QUICK_NOTE if args.quick else ""), end="")
     print(f"total {results['total_seconds']:.0f} s; wrote {args.out}/results.json, results.md, claims.md, "
@@ -230,16 +242,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="the main job: TAN vs the paper's baselines and ablations on the built-in "
                        "synthetic benchmark (CPU, minutes)")
-    d.add_argument("--out", default="runs/demo", help="output folder (data, runs, results, pictures)")
+    d.add_argument("--out", default=None, help="output folder (data, runs, results, pictures; default runs/demo, "
+                   "with --features runs/demo_features)")
+    d.add_argument("--features", action="store_true",
+                   help="the comparison on features extracted once: train a per-frame 2D model, extract every "
+                   "video's features, compare ta_head, its no-dilation ablation, a per-frame linear head and an "
+                   "LSTM on them (about a minute)")
     d.add_argument("--quick", action="store_true",
                    help="a smoke test of the whole pipeline (96 + 32 videos, 2 epochs); its verdicts are not meaningful")
     d.add_argument("--seed", type=int, default=0, help="seed of the data and of training")
     d.add_argument("--seeds", type=int, nargs="+", default=None, metavar="N",
                    help="run every seed into OUT/seed_N and write one report; a claim's verdict needs every seed")
     d.add_argument("--epochs", type=int, default=None,
-                   help="epochs per model (default 12, --quick 2); warm-up then cosine decay over all of them")
+                   help="epochs per model (default 12, --quick 2; with --features: of each feature model, default 30, "
+                   "--quick 3); warm-up then cosine decay over all of them")
     d.add_argument("--models", nargs="+", default=None, metavar="KEY",
-                   help="train only these (default all: tan 2d_lstm 3d no_dilation level4_only)")
+                   help="train only these (default all: tan 2d_lstm 3d no_dilation level4_only; with --features: "
+                   "ta_head no_dilation linear lstm)")
     d.add_argument("--data", default=None, metavar="ANNOTATIONS.json",
                    help="your own dense-JSON dataset instead of the built-in benchmark (needs --videos)")
     d.add_argument("--videos", default=None, metavar="DIR", help="the folder of --data's videos or frame folders")

@@ -124,11 +124,13 @@ def demo_config(data_dir: Path | DemoData, out: Path, name: str, args: dict, s: 
 
 def data_fingerprint(cfg: Config) -> str:
     """SHA-256 of what a model's results depend on besides its config: the annotation file, the
-    class list and, for the generated benchmark, its ``meta.json`` (generator version, settings).
+    class list, for the generated benchmark its ``meta.json`` (generator version, settings), and
+    for a feature model the features' ``manifest.json`` (the extractor's checkpoint hash).
     The same paths can hold other data (a regenerated benchmark, an edited annotation file)."""
     h = hashlib.sha256()
     ann = Path(cfg.data.annotations)
-    for path in (ann, cfg.data.classes, ann.with_name("meta.json")):
+    features = Path(cfg.data.features) / "manifest.json" if cfg.data.features else None
+    for path in (ann, cfg.data.classes, ann.with_name("meta.json"), features):
         if path is not None and Path(path).is_file():
             h.update(Path(path).read_bytes())
     return h.hexdigest()
@@ -226,10 +228,20 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, seed: int =
     t0 = time.perf_counter()
     source, class_names, groups, dataset = _prepare_data(out, s, seed, data)
     results = {"models": {}, "dataset": dataset, "settings": settings_record(s, seed, quick, train_overrides)}
+    make_cfg = lambda key, name, args: demo_config(source, out / "runs" / key, name, args, s, seed,  # noqa: E731
+                                                   len(class_names), train_overrides)
+    macs = lambda name, args: count_macs(name, s.clip_frames, s.size, len(class_names), **args)  # noqa: E731
+    predictions, failed = _train_models(models, make_cfg, macs, s.batch_size, len(class_names), results)
+    return _report(out, results, predictions, failed, claims_mod.PAPER_CLAIMS, class_names, groups, s, seed, quick, t0)
+
+
+def _train_models(models, make_cfg, macs, batch_size: int, num_classes: int, results: dict) -> tuple[dict, dict]:
+    """Train (or reuse) each ``(key, label, name, args)`` of ``models`` with ``make_cfg(key, name,
+    args)``; fill ``results["models"]``. Returns (key -> test predictions, key -> why it failed)."""
     predictions, failed = {}, {}
     for key, label, name, args in models:
         log.info("== %s ==", label)
-        cfg = demo_config(source, out / "runs" / key, name, args, s, seed, len(class_names), train_overrides)
+        cfg = make_cfg(key, name, args)
         try:
             run = train_or_reuse(cfg)
         except TrainingDiverged as e:  # the others still train; the report says which claims it leaves untested
@@ -239,18 +251,25 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, seed: int =
             continue
         m = run["metrics"]
         steps = run["global_step"]
-        model = create_model(name, num_classes=len(class_names), **args)
+        model = create_model(name, num_classes=num_classes, **args)
         results["models"][key] = {
             "label": label, "model": name, "args": args,
             "frame_map": m["frame_map"], "video_map": m["video_map"], "per_class_ap": m["per_class_ap"],
             "params": count_params(model),
-            "gmacs_per_clip": round(count_macs(name, s.clip_frames, s.size, len(class_names), **args) / 1e9, 3),
+            "gmacs_per_clip": round(macs(name, args) / 1e9, 3),
             "train_seconds": round(run["train_seconds"], 1),
-            "clips_per_second": round(steps * s.batch_size / run["train_seconds"], 1),
+            "clips_per_second": round(steps * batch_size / run["train_seconds"], 1),
             "steps": steps,
         }
         predictions[key] = run["predictions"]
-    rows = claims_mod.evaluate_claims(claims_mod.PAPER_CLAIMS, predictions, class_names, groups,
+    return predictions, failed
+
+
+def _report(out: Path, results: dict, predictions: dict, failed: dict, claims, class_names: list[str],
+            groups: dict | None, s: DemoSettings, seed: int, quick: bool, t0: float) -> dict:
+    """The claims on the test predictions; ``results.json``, ``results.md``, ``claims.md``, the
+    per-class AP picture and the timelines in ``out``. Returns the results."""
+    rows = claims_mod.evaluate_claims(claims, predictions, class_names, groups,
                                       n_boot=s.bootstrap, seed=seed, failed=failed)
     if quick:
         for r in rows:
@@ -270,18 +289,118 @@ def run_demo(out_dir: str | Path = "runs/demo", quick: bool = False, seed: int =
     return results
 
 
+# -- the comparison on features (tan-video demo --features; docs/features.md) -----------------------
+FEATURE_EXTRACTOR = ("extractor", "per-frame 2D model (tan_tiny, levels=()), the feature extractor", "tan_tiny",
+                     {"levels": []})
+"""The per-frame model trained on the frames, whose pooled level-4 output becomes the features."""
+
+FEATURE_MODELS = [
+    ("ta_head", "TA modules on the features (ta_head)", "ta_head", {}),
+    ("no_dilation", "ta_head, no dilation (dilations=(1,))", "ta_head", {"dilations": [1]}),
+    ("linear", "per-frame linear classifier (linear_head)", "linear_head", {}),
+    ("lstm", "bidirectional LSTM (lstm_head)", "lstm_head", {}),
+]
+"""The temporal models compared on the same features; their width is the features' (below)."""
+
+
+@dataclass
+class FeatureSettings:
+    """How ``demo --features`` trains: the extractor's epochs on frames, then the feature models'
+    clips, batch, epochs and learning rate (the data, the precision and the warm-up + cosine
+    schedule are the video demo's)."""
+
+    extractor_epochs: int = 6
+    clip_frames: int = 64
+    batch_size: int = 8
+    epochs: int = 30
+    lr: float = 1e-3
+
+    @classmethod
+    def quick(cls) -> "FeatureSettings":
+        return cls(extractor_epochs=1, epochs=3)
+
+
+def feature_model_args(name: str, args: dict, dim: int) -> dict:
+    """A feature model's builder arguments on ``dim``-wide features: ``in_dim``, and the TA head's
+    ``width`` / the LSTM's ``hidden`` at the features' width (as the tiny models scale ResNet
+    down), unless given."""
+    out = {"in_dim": dim, **args}
+    if name == "ta_head":
+        out.setdefault("width", dim)
+    elif name == "lstm_head":
+        out.setdefault("hidden", dim)
+    return out
+
+
+def run_demo_features(out_dir: str | Path = "runs/demo_features", quick: bool = False, seed: int = 0,
+                      settings: DemoSettings | None = None, features: FeatureSettings | None = None,
+                      models=FEATURE_MODELS, data: DemoData | None = None) -> dict:
+    """The comparison on features extracted once: generate (or take ``data``), train the per-frame
+    extractor on the frames, extract every video's features (``OUT/features``, the layout of
+    docs/features.md), train and evaluate ``models`` on them, test :data:`~tan_video.claims.FEATURE_CLAIMS`,
+    report as :func:`run_demo` does. A rerun reuses what is finished (the extractor, the feature
+    files, each model), like the video demo."""
+    from .extract import extract_features, load_extractor, videos_of_config
+
+    s = settings or demo_settings(quick)
+    f = features or (FeatureSettings.quick() if quick else FeatureSettings())
+    out = Path(out_dir)
+    t0 = time.perf_counter()
+    source, class_names, groups, dataset = _prepare_data(out, s, seed, data)
+    k = len(class_names)
+    results = {"models": {}, "dataset": dataset,
+               "settings": {**settings_record(s, seed, quick), "features": asdict(f)}}
+
+    key, label, name, args = FEATURE_EXTRACTOR
+    log.info("== %s ==", label)
+    ext_cfg = demo_config(source, out / "runs" / key, name, args, replace(s, epochs=f.extractor_epochs), seed, k)
+    run = train_or_reuse(ext_cfg)
+    net, meta, weights = load_extractor(checkpoint=str(out / "runs" / key / "model.pt"))
+    report = extract_features(videos_of_config(ext_cfg), out / "features", net, meta, weights,
+                              precision=s.precision, progress=False, replace=True)
+    if report.failed:  # generated or checked videos: a failure here is a bug, not bad input
+        raise InputError(f"{len(report.failed)} videos failed to extract: {next(iter(report.failed.values()))}")
+    dim = report.manifest["dim"]
+    results["extractor"] = {"label": label, "model": name, "args": args, "frame_map": run["metrics"]["frame_map"],
+                            "video_map": run["metrics"]["video_map"], "train_seconds": round(run["train_seconds"], 1),
+                            "steps": run["global_step"], "feature_dim": dim, "features": str(out / "features"),
+                            "extract_seconds": round(report.seconds, 1), "videos_extracted": len(report.written),
+                            "videos_reused": len(report.skipped)}
+    models = [(key, label, name, feature_model_args(name, args, dim)) for key, label, name, args in models]
+    fs = replace(s, clip_frames=f.clip_frames, batch_size=f.batch_size, epochs=f.epochs, lr=f.lr)
+
+    def make_cfg(key: str, name: str, args: dict) -> Config:
+        cfg = demo_config(source, out / "runs" / key, name, args, fs, seed, k)
+        cfg.data.features = str(out / "features")
+        return cfg
+
+    macs = lambda name, args: count_macs(name, f.clip_frames, s.size, k, **args)  # noqa: E731
+    predictions, failed = _train_models(models, make_cfg, macs, f.batch_size, k, results)
+    return _report(out, results, predictions, failed, claims_mod.FEATURE_CLAIMS, class_names, groups, s, seed,
+                   quick, t0)
+
+
 def run_demo_seeds(out_dir: str | Path, seeds: list[int], quick: bool = False, settings: DemoSettings | None = None,
-                   models=DEMO_MODELS, train_overrides: dict | None = None, data: DemoData | None = None) -> dict:
-    """:func:`run_demo` once per seed into ``OUT/seed_<N>/``, then one report in ``OUT``:
-    ``results.json`` (``{"seeds", "summary", "claims", "runs"}``), ``results.md`` (mean +- sd
-    per model and group) and ``claims.md`` (each seed's margin, mean +- sd; a verdict needs every
-    seed to agree)."""
+                   models=None, train_overrides: dict | None = None, data: DemoData | None = None,
+                   on_features: bool = False, features: FeatureSettings | None = None) -> dict:
+    """:func:`run_demo` (or with ``on_features`` :func:`run_demo_features`) once per seed into
+    ``OUT/seed_<N>/``, then one report in ``OUT``: ``results.json`` (``{"seeds", "summary",
+    "claims", "runs"}``), ``results.md`` (mean +- sd per model and group) and ``claims.md`` (each
+    seed's margin, mean +- sd; a verdict needs every seed to agree)."""
     if len(set(seeds)) != len(seeds):
         raise InputError(f"--seeds: the same seed twice: {seeds}")
     out = Path(out_dir)
     t0 = time.perf_counter()
-    runs = {seed: run_demo(out / f"seed_{seed}", quick=quick, seed=seed, settings=settings, models=models,
-                           train_overrides=train_overrides, data=data) for seed in seeds}
+    if on_features:
+        if train_overrides:
+            raise ValueError("train_overrides apply to the video demo only")
+        one = lambda seed: run_demo_features(out / f"seed_{seed}", quick=quick, seed=seed,  # noqa: E731
+                                             settings=settings, features=features, models=models or FEATURE_MODELS,
+                                             data=data)
+    else:
+        one = lambda seed: run_demo(out / f"seed_{seed}", quick=quick, seed=seed, settings=settings,  # noqa: E731
+                                    models=models or DEMO_MODELS, train_overrides=train_overrides, data=data)
+    runs = {seed: one(seed) for seed in seeds}
     summary = seed_summary(list(runs.values()), result_groups(runs[seeds[0]]))
     rows = claims_mod.combine_seeds({seed: r["claims"] for seed, r in runs.items()})
     report = {"seeds": seeds, "summary": summary, "claims": rows, "runs": [str(out / f"seed_{s}") for s in seeds],
@@ -339,6 +458,11 @@ def results_markdown(results: dict, groups: dict[str, str]) -> str:
         lines.append(f"| {c} | {groups.get(c, '-')} | " + " | ".join(cells) + " |")
     for r in failed.values():
         lines += ["", f"**{r['label']} failed:** {r['failed']}"]
+    if results.get("extractor"):
+        e = results["extractor"]
+        lines += ["", f"Features: {e['label']}, trained {e['train_seconds']:.0f} s on the frames (frame mAP "
+                  f"{100 * e['frame_map']:.1f}, video mAP {100 * e['video_map']:.1f}); {e['feature_dim']}-d features "
+                  f"of every video in {e['features']} (extracted in {e['extract_seconds']:.0f} s)."]
     return "\n".join(lines) + "\n"
 
 

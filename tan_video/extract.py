@@ -133,8 +133,11 @@ def _finished(path: Path, dim: int) -> bool:
 
 def extract_features(videos: Sequence[tuple[str, str | os.PathLike]], out: str | os.PathLike, net: nn.Module,
                      meta: dict, weights: dict, *, dtype: str = "float32", precision: str = "auto",
-                     device: str = "auto", chunk: int = 64, window: int = 256, progress: bool = True) -> ExtractReport:
-    """Features of every ``(video id, path)`` into ``out`` (module docstring)."""
+                     device: str = "auto", chunk: int = 64, window: int = 256, progress: bool = True,
+                     replace: bool = False) -> ExtractReport:
+    """Features of every ``(video id, path)`` into ``out`` (module docstring). ``replace``: a folder
+    holding features of other settings (another model, other weights) is emptied of them and
+    written anew, instead of refused."""
     from .inference import prepare_for_inference, resolve_device, resolve_precision, stream_logits
     from .predict import _atomic_write
 
@@ -157,6 +160,13 @@ def extract_features(videos: Sequence[tuple[str, str | os.PathLike]], out: str |
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / MANIFEST
+    if path.is_file() and replace:
+        try:
+            _same_settings(json.loads(path.read_text()), manifest, path)
+        except (InputError, json.JSONDecodeError):
+            for old in out.rglob("*.npy"):
+                old.unlink()
+            path.unlink()
     if path.is_file():
         _same_settings(json.loads(path.read_text()), manifest, path)
     else:

@@ -145,8 +145,18 @@ def autocast(precision: str, device: torch.device | str = "cpu"):
     return contextlib.nullcontext()
 
 
+FRAME_CHUNK = 64
+"""Output frames per forward pass of :func:`predict_logits` on frames: bounds the memory of the
+activations (a chunk of 64 frames at 224 px through a ResNet-50 is a few GB in fp32)."""
+
+FEATURE_CHUNK = 4096
+"""The same on features: a feature model's activations are a few kB per feature, so a whole video
+(Charades: at most a few hundred features) is one pass; chunks of 64 cost twice the time through
+the overlap of their context and the calls (measured on ``ta_head``, docs/features.md)."""
+
+
 @torch.no_grad()
-def predict_logits(model: nn.Module, frames: torch.Tensor, chunk: int = 64, precision: str = "32",
+def predict_logits(model: nn.Module, frames: torch.Tensor, chunk: int | None = None, precision: str = "32",
                    context: int | None = None, forward: Callable[[torch.Tensor], torch.Tensor] | None = None
                    ) -> torch.Tensor:
     """Frame logits ``(T, K)`` float32 for one whole video.
@@ -155,7 +165,8 @@ def predict_logits(model: nn.Module, frames: torch.Tensor, chunk: int = 64, prec
         frames: uint8 ``(3, T, H, W)`` (the model's normalisation is applied here, chunk by chunk,
             so a long video stays uint8 in memory); for a feature model
             (:func:`~tan_video.models.takes_features`), the video's features ``(T, D)``.
-        chunk: output frames per forward pass.
+        chunk: output frames per forward pass; default :data:`FRAME_CHUNK` for frames,
+            :data:`FEATURE_CHUNK` for features.
         precision: ``"32"`` or ``"bf16"`` (autocast).
         context: frames of context on each side; default ``model.temporal_radius``. ``None``
             radius (unbounded / strided models): a single pass over the whole video.
@@ -165,6 +176,7 @@ def predict_logits(model: nn.Module, frames: torch.Tensor, chunk: int = 64, prec
     device = next(model.parameters()).device
     features = takes_features(model)
     t = frames.shape[0 if features else 1]
+    chunk = chunk or (FEATURE_CHUNK if features else FRAME_CHUNK)
     forward = forward or model
     radius = model.temporal_radius if context is None else context
     if radius is None or t <= chunk:

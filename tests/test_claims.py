@@ -50,6 +50,37 @@ def test_resampled_ap_equals_the_metric_on_the_full_set_and_on_duplicates():
     np.testing.assert_allclose(got, want, atol=0.01)  # the midpoint rule for tied copies
 
 
+
+def _weighted_ap_by_cumulative_sums(scores, positive, video, counts):
+    """The definition, literally: every ranked frame weighted by its video's count, cumulative sums
+    down the ranking, a frame drawn w times at the precision of its middle copy."""
+    out = np.full((counts.shape[0], scores.shape[1]), np.nan)
+    for c in range(scores.shape[1]):
+        order = np.argsort(-scores[:, c], kind="stable")
+        pos, w = positive[order, c].astype(float), counts[:, video[order]]
+        cum_n, cum_tp = np.cumsum(w, axis=1), np.cumsum(w * pos, axis=1)
+        mid = (w + 1) / 2
+        prec = (cum_tp - w * pos + mid * pos) / np.maximum(cum_n - w + mid, 1e-12)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:, c] = np.where(cum_tp[:, -1] > 0, (w * pos * prec).sum(axis=1) / cum_tp[:, -1], np.nan)
+    return out
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_resampled_ap_equals_the_cumulative_sums_of_its_definition(ties):
+    rng = np.random.default_rng(2)
+    scores = rng.random((900, 4))
+    if ties:
+        scores = np.round(scores, 1)  # many tied scores across videos
+    positive = rng.random((900, 4)) < 0.15
+    positive[:, 3] = False  # a class without positives: NaN
+    video = np.sort(rng.integers(0, 25, 900))
+    counts = np.vstack([np.ones((1, 25)), claims.bootstrap_counts(25, 300, seed=0)])
+    got = claims.resampled_ap(scores, positive, video, counts, chunk=64)  # several chunks
+    want = _weighted_ap_by_cumulative_sums(scores, positive, video, counts)
+    assert np.isnan(got[:, 3]).all()
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+
 def test_bootstrap_is_deterministic_for_a_seed():
     a, b = claims.bootstrap_counts(20, 50, seed=3), claims.bootstrap_counts(20, 50, seed=3)
     np.testing.assert_array_equal(a, b)

@@ -1,6 +1,7 @@
 """The demo end to end on a very small benchmark: its files, its report, determinism."""
 
 import copy
+from dataclasses import replace
 import json
 
 import pytest
@@ -283,3 +284,44 @@ def test_a_model_that_diverges_is_reported_failed_and_the_others_still_count(tmp
     summary = seed_summary([result, {**result, "settings": {**result["settings"], "seed": 4}}])
     assert summary["models"]["3d"] == {"label": result["models"]["3d"]["label"], "failed_seeds": [3, 4]}
     assert "failed to train with seed(s) 3, 4" in seed_summary_markdown(summary)
+
+
+def test_the_comparison_on_features_extracts_once_and_reuses_what_is_finished(tmp_path, capsys):
+    """demo --features: the extractor trains on frames, every video's features are written in the
+    published layout, the feature models train on them, the feature claims are tested; a rerun
+    reuses the extractor, the files and the models; a new extractor invalidates the rest."""
+    from tan_video.data.features import read_features, read_manifest
+    from tan_video.demo import FEATURE_MODELS, FeatureSettings, run_demo_features
+
+    feats = FeatureSettings(extractor_epochs=1, clip_frames=16, batch_size=4, epochs=1)
+    models = [m for m in FEATURE_MODELS if m[0] in ("ta_head", "linear")]
+    result = run_demo_features(tmp_path, seed=3, settings=TINY, features=feats, models=models)
+    e = result["extractor"]
+    assert e["model"] == "tan_tiny" and e["args"] == {"levels": []} and e["videos_extracted"] == 12
+    manifest = read_manifest(tmp_path / "features")
+    assert manifest["dim"] == e["feature_dim"] == 128 and manifest["fps"] == TINY.fps
+    ann = json.loads((tmp_path / "data" / "annotations.json").read_text())
+    assert sorted(p.stem for p in (tmp_path / "features").glob("*.npy")) == sorted(ann)
+    vid = next(iter(ann))
+    assert read_features(tmp_path / "features" / f"{vid}.npy").shape == (TINY.frames, 128)
+    assert set(result["models"]) == {"ta_head", "linear"}
+    ta = result["models"]["ta_head"]
+    assert ta["args"] == {"in_dim": 128, "width": 128} and ta["steps"] == 2
+    saved = yaml.safe_load((tmp_path / "runs" / "ta_head" / "config.yaml").read_text())
+    assert saved["data"]["features"] == str(tmp_path / "features") and saved["data"]["clip_frames"] == 16
+    assert [r["key"] for r in result["claims"]] == ["ta_vs_per_frame", "motion_vs_per_frame"]
+    assert "Features: per-frame 2D model" in (tmp_path / "results.md").read_text()
+    # a rerun reuses everything
+    mtime = (tmp_path / "runs" / "ta_head" / "demo_run.json").stat().st_mtime_ns
+    again = run_demo_features(tmp_path, seed=3, settings=TINY, features=feats, models=models)
+    assert again["extractor"]["videos_reused"] == 12 and again["extractor"]["videos_extracted"] == 0
+    assert again["models"]["ta_head"]["per_class_ap"] == ta["per_class_ap"]
+    assert (tmp_path / "runs" / "ta_head" / "demo_run.json").stat().st_mtime_ns == mtime
+    # another extractor (2 epochs): the features are written again and the models retrained on them
+    third = run_demo_features(tmp_path, seed=3, settings=TINY, features=replace(feats, extractor_epochs=2),
+                              models=models)
+    assert third["extractor"]["videos_extracted"] == 12 and third["extractor"]["steps"] == 4
+    assert (tmp_path / "runs" / "ta_head" / "demo_run.json").stat().st_mtime_ns != mtime
+    # the command line: --features picks the feature models, and refuses the video demo's keys
+    assert main(["demo", "--features", "--models", "tan", "--out", str(tmp_path)]) == 2
+    assert "unknown tan; choose from ta_head no_dilation linear lstm" in capsys.readouterr().err

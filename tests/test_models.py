@@ -240,13 +240,14 @@ def test_normed_module_fuses_into_one_conv_with_bias(init):
 
 @pytest.mark.parametrize("init", ["open", "identity", "zero"])
 @pytest.mark.parametrize("dilations", [(1, 2, 3), (1,), (2, 4)])
-def test_the_one_convolution_form_equals_three_branches_forward_and_backward(init, dilations):
+@pytest.mark.parametrize("size", [3, 1])  # 1x1: one position per frame, the 1D path (features)
+def test_the_one_convolution_form_equals_three_branches_forward_and_backward(init, dilations, size):
     torch.manual_seed(0)
     ta = TemporalAggregation(8, 3, dilations, init=init)
     randomize_temporal(ta, std=0.2)  # (the BN's scale too, where there is one)
     ta = ta.to(memory_format=torch.channels_last)
-    x = torch.rand(2, 8, 12, 3, 3).requires_grad_()
-    gy = torch.randn(2, 8, 12, 3, 3)
+    x = torch.rand(2, 8, 12, size, size).requires_grad_()
+    gy = torch.randn(2, 8, 12, size, size)
     grads = []
     for form in (ta.forward, ta.forward_branches):
         ta.zero_grad()
@@ -259,6 +260,39 @@ def test_the_one_convolution_form_equals_three_branches_forward_and_backward(ini
     torch.testing.assert_close(gx1, gx2, rtol=1e-5, atol=1e-5)
     for a, b in zip(gp1, gp2):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+
+def test_the_kernel_kept_without_autograd_follows_every_change_of_the_weights():
+    torch.manual_seed(0)
+    ta = TemporalAggregation(8, 3, (1, 2, 3), init="open").eval()
+    x = torch.rand(2, 8, 12, 3, 3)
+    with torch.no_grad():
+        y0 = ta(x)
+        kept = ta.branch_kernel()
+        assert ta.branch_kernel() is kept  # built once while the weights stay as they are
+        assert torch.equal(ta(x), y0)
+    # an optimiser step (in place) is seen by the next pass without autograd
+    opt = torch.optim.SGD(ta.parameters(), lr=0.05)
+    ta.train()
+    ta(x).square().sum().backward()
+    assert ta._kernel_cache is None  # a pass with autograd drops the kept copy
+    opt.step()
+    ta.eval()
+    with torch.no_grad():
+        y1 = ta(x)
+        assert not torch.equal(y1, y0)
+        torch.testing.assert_close(y1, ta.forward_branches(x), rtol=1e-4, atol=1e-4)
+        # load_state_dict copies in place; .to() makes new tensors: both are seen
+        ref = TemporalAggregation(8, 3, (1, 2, 3), init="open").eval()
+        ta.load_state_dict(ref.state_dict())
+        torch.testing.assert_close(ta(x), ref(x))
+        ta.double()
+        torch.testing.assert_close(ta(x.double()), ref.double().forward_branches(x.double()))
+        # folding the BN and the identity does not change the kept kernel
+        before = ta.branch_kernel().clone()
+        ta.fused_weight()
+        assert torch.equal(ta.branch_kernel(), before)
 
 
 # -- receptive field ----------------------------------------------------------------------------

@@ -67,6 +67,13 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, padding=0) -> torch.Tensor:
     return _in_fp32(lambda a, w, b: F.conv2d(a, w, padding=padding), x, weight, None)
 
 
+def conv1d(x: torch.Tensor, weight: torch.Tensor, padding=0) -> torch.Tensor:
+    """``F.conv1d`` (stride 1, no bias) with the same check (the TA modules on features)."""
+    if not _needs_fp32(x, weight, weight.shape[2:], (1,)):
+        return F.conv1d(x, weight, padding=padding)
+    return _in_fp32(lambda a, w, b: F.conv1d(a, w, padding=padding), x, weight, None)
+
+
 class _Guarded:
     """Mixin for ``nn.ConvNd``: the check of :func:`needs_fp32` before every convolution."""
 

@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .bf16 import conv1d as bf16_safe_conv1d
 from .bf16 import conv2d as bf16_safe_conv2d
 from .packing import PackedConv2d
 from .registry import register_model
@@ -184,6 +185,7 @@ class TemporalAggregation(nn.Module):
         self.register_buffer("taps", torch.tensor([[r + (tap - half) * d for tap in range(kernel_size)]
                                                    for d in self.dilations]), persistent=False)
         self.fused: nn.Conv2d | None = None
+        self._kernel_cache: tuple[tuple, torch.Tensor] | None = None
         self.init = init
         self.reset_parameters()
 
@@ -212,7 +214,36 @@ class TemporalAggregation(nn.Module):
     def branch_kernel(self) -> torch.Tensor:
         """The three branches as one kernel ``(C, C, 2r+1, 1)``: each branch's taps at their offsets
         ``(tap - (k-1)/2) * d`` from the centre, summed. A differentiable function of the branches'
-        weights, in their memory layout."""
+        weights, in their memory layout.
+
+        Without autograd (validation, evaluation, unfused prediction) the kernel is built once and
+        kept until a branch weight changes (an optimiser step, ``load_state_dict``, ``.to()``):
+        building it is a copy of the whole weight, which cost more than the convolution itself on
+        short inputs (measured: 42 of 74 s of a ``ta_head`` validation over 400 videos, where
+        the videos are cut into chunks; docs/features.md). With autograd it is rebuilt every call
+        (the graph must reach the weights) and the kept copy is dropped.
+        """
+        if torch.is_grad_enabled():
+            self._kernel_cache = None
+            return self._build_branch_kernel()
+        key = self._weights_key()
+        if key is None:
+            return self._build_branch_kernel()
+        if self._kernel_cache is None or self._kernel_cache[0] != key:
+            self._kernel_cache = (key, self._build_branch_kernel())
+        return self._kernel_cache[1]
+
+    def _weights_key(self) -> tuple | None:
+        """What identifies the branch weights' current values: each tensor's identity, storage,
+        version counter (bumped by every in-place change), dtype and device. None for inference
+        tensors, which have no version counter."""
+        try:
+            return tuple((id(c.weight), c.weight.data_ptr(), c.weight._version, c.weight.dtype, c.weight.device)
+                         for c in self.convs)
+        except RuntimeError:
+            return None
+
+    def _build_branch_kernel(self) -> torch.Tensor:
         ref = self.convs[0].weight
         weight = ref.new_zeros(self.channels, self.channels, 2 * self.radius + 1, 1)
         for taps, conv in zip(self.taps, self.convs):
@@ -228,7 +259,15 @@ class TemporalAggregation(nn.Module):
         if self.fused is not None:
             out = self.fused(x4)
         else:
-            branches = bf16_safe_conv2d(x4, self.branch_kernel(), padding=(self.radius, 0))
+            kernel = self.branch_kernel()
+            if h * w == 1:  # one position per frame (features, ta_head): the 1D kernels are faster,
+                # forward + backward (docs/features.md). The kernel is made contiguous: its
+                # channels_last slice gave conv1d wrong input gradients for dilations (2, 4) with the
+                # BatchNorm after it, in fp32 and fp64 (caught by test_models' one-convolution test;
+                # not reduced to a minimal case)
+                branches = bf16_safe_conv1d(x4[..., 0].contiguous(), kernel[..., 0].contiguous(), padding=self.radius)[..., None]
+            else:
+                branches = bf16_safe_conv2d(x4, kernel, padding=(self.radius, 0))
             out = x4 + (branches if self.bn is None else self.bn(branches))
         return F.relu(out).unflatten(3, (h, w))
 
@@ -246,7 +285,7 @@ class TemporalAggregation(nn.Module):
         """The single equivalent kernel ``(C, C, 2r+1, 1)`` (:meth:`branch_kernel` times BN's
         eval-mode scale, + identity at the centre tap) and its bias (BN's shift; ``None`` without BN)."""
         r = self.radius
-        weight = self.branch_kernel().contiguous()
+        weight = self._build_branch_kernel().contiguous()  # a new tensor: scaled in place below
         bias = None
         if self.bn is not None:
             scale = self.bn.weight / torch.sqrt(self.bn.running_var + self.bn.eps)
@@ -270,6 +309,7 @@ class TemporalAggregation(nn.Module):
             if self.convs[0].weight.is_contiguous(memory_format=torch.channels_last):
                 conv = conv.to(memory_format=torch.channels_last)
             self.fused = conv
+            self._kernel_cache = None
             del self.convs
             self.convs = nn.ModuleList()
             self.bn = None
