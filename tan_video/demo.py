@@ -372,6 +372,7 @@ def run_demo_features(out_dir: str | Path = "runs/demo_features", quick: bool = 
     def make_cfg(key: str, name: str, args: dict) -> Config:
         cfg = demo_config(source, out / "runs" / key, name, args, fs, seed, k)
         cfg.data.features = str(out / "features")
+        cfg.data.num_workers = 0  # memory-mapped reads cost less than a worker process's copies (docs/features.md)
         return cfg
 
     macs = lambda name, args: count_macs(name, f.clip_frames, s.size, k, **args)  # noqa: E731

@@ -20,7 +20,12 @@ def test_every_shipped_config_loads_and_builds_its_model(path):
     assert cfg.train.out.startswith("runs/")
     with torch.device("meta"):
         model = tv.create_model(cfg.model.name, num_classes=157, **cfg.model.args)
-    assert model(torch.empty(1, 3, 4, 64, 64, device="meta")).shape == (1, 4, 157)
+    if tv.models.takes_features(model):  # a feature model: (B, T, D) features, and a feature folder
+        assert cfg.data.features
+        x = torch.empty(1, 4, model.in_dim, device="meta")
+    else:
+        x = torch.empty(1, 3, 4, 64, 64, device="meta")
+    assert model(x).shape == (1, 4, 157)
 
 
 def test_paper_recipe_values():
