@@ -86,6 +86,7 @@ FEATURE_CLAIMS: tuple[Claim, ...] = (
           kind="alike", models=("ta_head", "no_dilation", "linear", "lstm")),
 )
 
+
 def needed_models(claim: Claim) -> set[str]:
     """The model keys a claim compares."""
     return set(claim.models) if claim.kind == "alike" else {claim.a, claim.b}

@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--features", action="store_true",
                    help="the comparison on features extracted once: train a per-frame 2D model, extract every "
                    "video's features, compare ta_head, its no-dilation ablation, a per-frame linear head and an "
-                   "LSTM on them (about a minute)")
+                   "LSTM on them (about two minutes)")
     d.add_argument("--quick", action="store_true",
                    help="a smoke test of the whole pipeline (96 + 32 videos, 2 epochs); its verdicts are not meaningful")
     d.add_argument("--seed", type=int, default=0, help="seed of the data and of training")
