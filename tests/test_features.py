@@ -107,6 +107,13 @@ def test_a_missing_feature_file_fails_before_training_in_one_line(tmp_path):
     with pytest.raises(InputError, match=r"1 of 2 annotated videos have no feature file \(first: b.npy\)"):
         FeatureFolder(tmp_path).check(anns)
     assert FeatureFolder(tmp_path).check(anns[:1]) == 6  # the dimension
+    # every file is checked before training, not only the first: a bad one is named
+    _folder(tmp_path, {"b": 4})
+    np.save(tmp_path / "c.npy", np.zeros((4, 5), np.float32))
+    anns.append(VideoAnnotation("c", 2.0, [], "training"))
+    assert FeatureFolder(tmp_path).check(anns[:2]) == 6
+    with pytest.raises(InputError, match=r"c\.npy.*features of dimension 5, expected 6"):
+        FeatureFolder(tmp_path).check(anns)
 
 
 # -- the feature models -------------------------------------------------------------------------
