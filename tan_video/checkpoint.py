@@ -12,12 +12,12 @@ Two kinds are read:
 from __future__ import annotations
 
 import collections
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from .atomic import atomic_write
 from .errors import InputError
 from .models import create_model, list_models
 from .models.registry import with_old_defaults
@@ -31,10 +31,7 @@ def save_model_file(path: str | Path, model: nn.Module, meta: dict) -> Path:
     payload = {"format": FORMAT, "build_args": dict(model.build_args),
                "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, **meta}
     payload["mean"], payload["std"] = list(payload.get("mean", ())), list(payload.get("std", ()))
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def _safe_load(path: str | Path):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 import yaml
 
 from . import claims as claims_mod
+from .atomic import atomic_write
 from .complexity import count_macs, count_params
 from .config import Config, DataConfig, ModelConfig, TrainConfig, load_config
 from .data import synthetic
@@ -173,9 +173,8 @@ def train_or_reuse(cfg: Config) -> dict:
     run = fit(cfg, resume=resume)
     done = {"metrics": run["metrics"], "global_step": run["global_step"], "train_seconds": run["train_seconds"]}
     save_predictions(preds, run["predictions"])
-    tmp = record.with_name(record.name + ".tmp")
-    tmp.write_text(json.dumps(done, indent=1) + "\n")
-    os.replace(tmp, record)  # last: a model counts as finished only once both files are complete
+    # last: a model counts as finished only once both files are complete
+    atomic_write(record, lambda tmp: tmp.write_text(json.dumps(done, indent=1) + "\n"))
     return {**done, "predictions": run["predictions"]}
 
 

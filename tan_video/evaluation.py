@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
+from .atomic import atomic_write
 from .errors import InputError
 from .data.annotations import VideoAnnotation, dense_targets
 
@@ -68,10 +69,11 @@ def save_predictions(path: str | Path, preds: list[VideoPrediction]) -> None:
     arrays = {}
     for p in preds:
         arrays[f"{p.video_id}/times"], arrays[f"{p.video_id}/scores"] = p.times, p.scores
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # (a file object: np.savez would add .npz to a name)
+            np.savez(f, **arrays)
+
+    atomic_write(path, write)
 
 
 def load_predictions(path: str | Path, annotations: list[VideoAnnotation]) -> list[VideoPrediction]:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .atomic import atomic_write
 from .data.defaults import DEFAULT_FPS
 from .data.features import MANIFEST, read_features
 from .data.preprocess import Preprocess
@@ -139,7 +140,6 @@ def extract_features(videos: Sequence[tuple[str, str | os.PathLike]], out: str |
     holding features of other settings (another model, other weights) is emptied of them and
     written anew, instead of refused."""
     from .inference import prepare_for_inference, resolve_device, resolve_precision, stream_logits
-    from .predict import _atomic_write
 
     if dtype not in DTYPES:
         raise InputError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
@@ -196,7 +196,7 @@ def extract_features(videos: Sequence[tuple[str, str | os.PathLike]], out: str |
                     log.error("tan-video: error: %s", report.failed[video_id])
                 else:
                     array = feats.astype(DTYPES[dtype])
-                    _atomic_write(target, lambda tmp: np.save(tmp, array))  # tmp ends in .npy: saved as named
+                    atomic_write(target, lambda tmp: np.save(tmp, array))  # tmp ends in .npy: saved as named
                     report.written.append(video_id)
                     report.frames += len(feats)
         if bar is not None:

@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from .checkpoint import build_model_from_checkpoint
 from .data.annotations import VideoAnnotation, dense_targets, read_annotations
 from .data.video import video_info
 from .detection import read_proposals, score_proposals, scores_to_segments, write_detections
+from .atomic import atomic_write
 from .errors import InputError
 from .models import takes_features
 from .inference import (BF16_TOLERANCE, DEFAULT_WINDOW, Preprocess, bound_heap_growth, check_normalisation,  # noqa: F401
@@ -105,17 +106,6 @@ class PredictReport:
         return [v for v in self.videos if not v.ok]
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> Path:
-    """Write through a temporary name and rename: an interrupted run never leaves half a file."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")  # the suffix tells matplotlib the format
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
 def write_scores(out: Path, name: str, times: np.ndarray, scores: np.ndarray, class_names: Sequence[str],
                  header: dict, block: int = 1024) -> list[Path]:
     """``<name>.scores.csv`` (``time`` + one column per class) and ``<name>.scores.json``.
@@ -141,7 +131,7 @@ def write_scores(out: Path, name: str, times: np.ndarray, scores: np.ndarray, cl
                 f.write(("," if i else "") + ",".join(json.dumps(r, separators=(",", ":")) for r in rows))
             f.write("]}\n")
 
-    return [_atomic_write(out / f"{name}.scores.csv", csv_file), _atomic_write(out / f"{name}.scores.json", json_file)]
+    return [atomic_write(out / f"{name}.scores.csv", csv_file), atomic_write(out / f"{name}.scores.json", json_file)]
 
 
 def write_segments(out: Path, name: str, segments: Sequence[tuple[int, float, float, float]],
@@ -149,7 +139,7 @@ def write_segments(out: Path, name: str, segments: Sequence[tuple[int, float, fl
     """``<name>.segments.json``: ``{**header, "segments": [{label, class_index, start, end, score}]}``."""
     items = [{"label": class_names[c], "class_index": c, "start": round(s, 3), "end": round(e, 3),
               "score": round(sc, 6)} for c, s, e, sc in segments]
-    return _atomic_write(out / f"{name}.segments.json",
+    return atomic_write(out / f"{name}.segments.json",
                          lambda tmp: tmp.write_text(json.dumps({**header, "segments": items}, indent=1) + "\n"))
 
 
@@ -227,7 +217,7 @@ def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, 
             rows["ground truth"] = dense_targets(annotation, times, len(class_names))
         rows["prediction"] = scores
         title = f"{name}: per-frame scores at {fps:g} FPS"
-        files.append(_atomic_write(out / f"{name}.timeline.png",
+        files.append(atomic_write(out / f"{name}.timeline.png",
                                    lambda tmp: plot_timeline(tmp, times, class_names, rows, title=title)))
     mean = scores.mean(axis=0)
     top = [(class_names[c], float(mean[c])) for c in np.argsort(-mean)[:3]]
@@ -317,14 +307,14 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
             log.warning("%d proposal video ids have no prediction here (e.g. %r): not scored", len(skipped),
                         sorted(skipped)[0])
         detections = score_proposals(kept, dense, top_k=options.top_k)
-        path = _atomic_write(out / "detections.json",
+        path = atomic_write(out / "detections.json",
                              lambda tmp: write_detections(tmp, detections, meta["class_names"]))
         report.files.append(str(path))
     fps = (options.fps or meta.get("feature_fps")) if takes_features(model) else prep.fps
     summary = {"checkpoint": str(checkpoint), "model": meta["build_args"]["name"], "fps": fps,
                "short_side": prep.short_side, "size": prep.size, "options": _jsonable(options),
                "videos": [_jsonable(v) for v in results]}
-    report.files.append(str(_atomic_write(out / "summary.json",
+    report.files.append(str(atomic_write(out / "summary.json",
                                           lambda tmp: tmp.write_text(json.dumps(summary, indent=1) + "\n"))))
     return report
 

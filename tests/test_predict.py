@@ -283,3 +283,23 @@ def test_viz_cli_writes_filter_response_images(work, tmp_path, capsys):
     rc = main(["viz", "--checkpoint", str(work / "model.pt"), str(work / "clip_a.mp4"), "--out", str(out),
                "--device", "tpu"])
     assert rc == 2 and "--device must be" in capsys.readouterr().err
+
+
+def test_a_file_is_written_whole_or_not_at_all(tmp_path):
+    """tan_video.atomic.atomic_write (predict's, extract's, the checkpoints' and the demo's files)."""
+    from tan_video.atomic import atomic_write
+
+    target = tmp_path / "scores.json"
+    assert atomic_write(target, lambda tmp: tmp.write_text("new")) == target
+    assert target.read_text() == "new"
+
+    def fails(tmp):
+        tmp.write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, fails)
+    assert target.read_text() == "new"  # the old file is kept whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scores.json"]  # no temporary file left
+    atomic_write(tmp_path / "a.npy", lambda tmp: np.save(tmp, np.arange(3)))  # np.save keeps the name
+    assert np.load(tmp_path / "a.npy").tolist() == [0, 1, 2]

@@ -23,6 +23,7 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from ...atomic import atomic_write
 from ..annotations import VideoAnnotation, write_dense_json
 from .classes import CLASSES
 from .render import GENERATOR_VERSION, render_video
@@ -214,7 +215,5 @@ def _write_index(paths: dict[str, Path], results: list, frames: int, fps: float,
     }
     meta = {"generator": "tan_video.data.synthetic", "version": GENERATOR_VERSION, "settings": settings,
             "classes": [asdict(c) for c in CLASSES], "label_stats": stats}
-    tmp = paths["meta"].with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=1) + "\n")
-    os.replace(tmp, paths["meta"])
+    atomic_write(paths["meta"], lambda tmp: tmp.write_text(json.dumps(meta, indent=1) + "\n"))
     return stats
