@@ -230,7 +230,7 @@ def inference_row(name: str, frames: int, size: int, precision: str = "32", chan
     if macs is None:  # the MACs of the form that ran: a fused TA module does 7 taps where the unfused does 9
         macs = count_macs(name, frames, size, 157, fused=fused) if name not in PEERS else _peer_macs(name, frames, size)
     gflops = 2 * macs / t["best"] / 1e9
-    row.update({"seconds": round(t["best"], 4), "seconds_median": round(t["median"], 4),
+    row.update({"seconds": _sig(t["best"]), "seconds_median": _sig(t["median"]),  # (4 digits: a tiny model runs in 1 ms)
                 "clips_per_second": round(1 / t["best"], 3), "frames_per_second": round(frames / t["best"], 1),
                 "gmacs": _sig(macs / 1e9), "gflops_per_second": _sig(gflops), "peak_memory_mb": mem})
     if peak and ("bf16" if precision == "bf16" else "fp32") in peak:
