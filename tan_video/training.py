@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 import warnings
 from pathlib import Path
@@ -32,7 +33,6 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
-from .atomic import atomic_write
 from .checkpoint import load_checkpoint, save_model_file, training_progress
 from .config import Config, normalize_precision, save_config
 from .data.datasets import ClipDataset, EpochOrder, LabelListDataset, VideoDataset
@@ -56,7 +56,12 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Write to ``<name>.tmp`` then rename: a checkpoint on disk is always complete."""
 
     def save_checkpoint(self, checkpoint, path, storage_options=None):
-        atomic_write(path, lambda tmp: super(AtomicCheckpointIO, self).save_checkpoint(checkpoint, tmp, storage_options))
+        # (not tan_video.atomic: its temporary name would end in .ckpt, which Lightning may read
+        # as a checkpoint; a killed run leaves "<name>.tmp" instead)
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
 
 
 # -- data ---------------------------------------------------------------------------------------
