@@ -160,16 +160,16 @@ def extract_features(videos: Sequence[tuple[str, str | os.PathLike]], out: str |
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / MANIFEST
-    if path.is_file() and replace:
+    if path.is_file():
         try:
             _same_settings(json.loads(path.read_text()), manifest, path)
         except (InputError, json.JSONDecodeError):
-            for old in out.rglob("*.npy"):
+            if not replace:
+                raise
+            for old in out.rglob("*.npy"):  # another extractor's features: written anew
                 old.unlink()
             path.unlink()
-    if path.is_file():
-        _same_settings(json.loads(path.read_text()), manifest, path)
-    else:
+    if not path.is_file():
         path.write_text(json.dumps(manifest, indent=1) + "\n")
     report = ExtractReport(str(out), manifest=manifest)
     bar = None

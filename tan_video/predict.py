@@ -140,7 +140,7 @@ def write_segments(out: Path, name: str, segments: Sequence[tuple[int, float, fl
     items = [{"label": class_names[c], "class_index": c, "start": round(s, 3), "end": round(e, 3),
               "score": round(sc, 6)} for c, s, e, sc in segments]
     return atomic_write(out / f"{name}.segments.json",
-                         lambda tmp: tmp.write_text(json.dumps({**header, "segments": items}, indent=1) + "\n"))
+                        lambda tmp: tmp.write_text(json.dumps({**header, "segments": items}, indent=1) + "\n"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, 
         rows["prediction"] = scores
         title = f"{name}: per-frame scores at {fps:g} FPS"
         files.append(atomic_write(out / f"{name}.timeline.png",
-                                   lambda tmp: plot_timeline(tmp, times, class_names, rows, title=title)))
+                                  lambda tmp: plot_timeline(tmp, times, class_names, rows, title=title)))
     mean = scores.mean(axis=0)
     top = [(class_names[c], float(mean[c])) for c in np.argsort(-mean)[:3]]
     result = VideoResult(str(path), name, frames=len(times), duration=duration, seconds=seconds,
@@ -308,14 +308,14 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
                         sorted(skipped)[0])
         detections = score_proposals(kept, dense, top_k=options.top_k)
         path = atomic_write(out / "detections.json",
-                             lambda tmp: write_detections(tmp, detections, meta["class_names"]))
+                            lambda tmp: write_detections(tmp, detections, meta["class_names"]))
         report.files.append(str(path))
     fps = (options.fps or meta.get("feature_fps")) if takes_features(model) else prep.fps
     summary = {"checkpoint": str(checkpoint), "model": meta["build_args"]["name"], "fps": fps,
                "short_side": prep.short_side, "size": prep.size, "options": _jsonable(options),
                "videos": [_jsonable(v) for v in results]}
     report.files.append(str(atomic_write(out / "summary.json",
-                                          lambda tmp: tmp.write_text(json.dumps(summary, indent=1) + "\n"))))
+                                         lambda tmp: tmp.write_text(json.dumps(summary, indent=1) + "\n"))))
     return report
 
 
