@@ -177,6 +177,10 @@ def test_long_events_survive_h264(tmp_path):
     state = rim[:, 2] > rim[:, 0]
     switches = drawn[1:][state[1:] != state[:-1]]
     np.testing.assert_array_equal(switches, r.events["periodic_swap"]["changes"])
+    # each swap also fills the tile for its one frame: visible in that frame alone
+    centre = f[drawn, y + d // 2, x + d // 2].astype(int)
+    filled = np.abs(centre - rim.astype(int)).sum(1) < 60
+    np.testing.assert_array_equal(drawn[filled], r.events["periodic_swap"]["changes"])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -47,8 +47,9 @@ CLASSES: tuple[SyntheticClass, ...] = (
                    "bouncing off the borders", "+-4 frames", 4),
     SyntheticClass("periodic_beacon", "long", "the cyan lamp lights for one frame every 7-9 frames; on from the "
                    "first to the last pulse of the train (isolated pulses are distractors)", "+-9 frames", 9),
-    SyntheticClass("periodic_swap", "long", "the outlined tile swaps colour (pink/purple) every 7-9 frames; on "
-                   "from the first to the last swap (a single swap is a distractor)", "+-9 frames", 9),
+    SyntheticClass("periodic_swap", "long", "the outlined tile swaps colour (pink/purple) every 7-9 frames, "
+                   "filled for the one frame of each swap; on from the first to the last swap (a single swap "
+                   "is a distractor)", "+-9 frames", 9),
 )
 """The classes, in index order (class id = position)."""
 

@@ -12,7 +12,7 @@ from . import painters
 from .canvas import Scene
 from .classes import CLASS_INDEX, CLASS_PROB, CLASSES
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 """Bumped whenever the rendering changes, so that an existing dataset is regenerated."""
 
 
