@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -168,6 +169,11 @@ def train_or_reuse(cfg: Config) -> dict:
     record.unlink(missing_ok=True)
     preds.unlink(missing_ok=True)
     resume = same and (out / "checkpoints" / "last.ckpt").is_file()
+    if not resume:  # what a run of another config or other data left: its checkpoint must not be taken
+        # up by a rerun after a kill (this run's data and config are recorded below, before its own
+        # first checkpoint exists), and its logs do not describe this run
+        for stale in ("checkpoints", "logs", "tb"):
+            shutil.rmtree(out / stale, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     trained_on.write_text(data + "\n")
     run = fit(cfg, resume=resume)

@@ -217,6 +217,36 @@ def test_a_finished_model_is_reused_only_on_the_data_it_was_trained_on(tmp_path)
     assert record.stat().st_mtime_ns != first  # trained again
 
 
+def test_a_model_trained_again_never_resumes_the_old_runs_checkpoint(tmp_path, monkeypatch):
+    """Other data, then a kill before the new run's first checkpoint: the rerun must train from the
+    start, not take up the checkpoint of the model trained on the old data."""
+    import tan_video.demo as demo_mod
+
+    synthetic.generate(tmp_path / "data", num_train=4, num_test=2, frames=16, size=32, fps=8.0, seed=1)
+    settings = DemoSettings(num_train=4, num_test=2, frames=16, size=32, epochs=1, batch_size=4, bootstrap=10)
+    cfg = demo_config(tmp_path / "data", tmp_path / "run", "tan_tiny", {}, settings, seed=0,
+                      num_classes=len(synthetic.CLASSES))
+    train_or_reuse(cfg)
+    run = tmp_path / "run"
+    assert (run / "checkpoints" / "last.ckpt").is_file() and (run / "logs").is_dir()
+    ann = json.loads((tmp_path / "data" / "annotations.json").read_text())
+    next(v for v in ann.values() if v["actions"])["actions"].pop(0)
+    (tmp_path / "data" / "annotations.json").write_text(json.dumps(ann))
+
+    resumed = []
+
+    def killed(cfg, resume=False):  # as if killed before the run's first checkpoint
+        resumed.append(resume)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo_mod, "fit", killed)
+    for _ in range(2):  # the kill, then the rerun
+        with pytest.raises(KeyboardInterrupt):
+            train_or_reuse(cfg)
+        assert not (run / "checkpoints").exists() and not (run / "logs").exists()
+    assert resumed == [False, False]  # from the start both times: nothing of the old run to take up
+
+
 @pytest.mark.slow
 def test_a_demo_killed_part_way_and_run_again_ends_with_the_same_report(demo, tmp_path):
     import os
