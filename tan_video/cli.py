@@ -332,7 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="inference precision; auto: bf16 on GPUs that compute it (else 16) and on CPUs with native "
                     "bf16 (measured 2x faster), else 32")
     pr.add_argument("--device", default="auto", help=DEVICE_HELP)
-    pr.add_argument("--chunk", type=int, default=64, help="output frames per forward pass")
+    pr.add_argument("--chunk", type=int, default=None, help="output frames per forward pass (default: 64 for "
+                    "videos; a whole feature file, up to 4096)")
     pr.add_argument("--window", type=int, default=256, help="sampled frames decoded per read")
     pr.add_argument("--no-progress", action="store_true")
     pr.add_argument("--no-timeline", action="store_true", help="skip the PNG timelines")

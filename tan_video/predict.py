@@ -30,7 +30,7 @@ from .detection import read_proposals, score_proposals, scores_to_segments, writ
 from .atomic import atomic_write
 from .errors import InputError
 from .models import takes_features
-from .inference import (BF16_TOLERANCE, DEFAULT_WINDOW, Preprocess, bound_heap_growth, check_normalisation,  # noqa: F401
+from .inference import (BF16_TOLERANCE, DEFAULT_WINDOW, FRAME_CHUNK, Preprocess, bound_heap_growth, check_normalisation,  # noqa: F401
                         default_precision, predict_logits, prepare_for_inference, resolve_device, resolve_precision, stream_logits,
                         to_probabilities)
 
@@ -53,7 +53,8 @@ class PredictOptions:
     precision: ``"auto"`` (:func:`default_precision` for the device), ``"32"``, ``"bf16"`` (autocast),
         or ``"16"`` on a GPU.
     device: ``"auto"`` (the first GPU when there is one), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-    chunk, window: output frames per forward pass; sampled frames per decoded window.
+    chunk, window: output frames per forward pass (None: 64 for videos, the whole file up to 4,096
+        for feature files, :data:`~tan_video.inference.FEATURE_CHUNK`); sampled frames per decoded window.
     progress: a tqdm bar per video.
     timeline: write ``<name>.timeline.png``.
     """
@@ -69,7 +70,7 @@ class PredictOptions:
     top_k: int | None = None
     precision: str = "auto"
     device: str = "auto"
-    chunk: int = 64
+    chunk: int | None = None
     window: int = DEFAULT_WINDOW
     progress: bool = True
     timeline: bool = True
@@ -188,7 +189,7 @@ def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, 
             # disable=None: no bar when stderr is not a terminal (logs, CI)
             bar = tqdm(total=expected, desc=name[:24], unit="frame", leave=False, dynamic_ncols=True, disable=None)
         try:
-            times, logits = stream_logits(model, path, prep, chunk=options.chunk, window=options.window,
+            times, logits = stream_logits(model, path, prep, chunk=options.chunk or FRAME_CHUNK, window=options.window,
                                           precision=options.precision, on_frames=bar.update if bar else None)
         finally:
             if bar is not None:
@@ -257,7 +258,7 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     options = options or PredictOptions()
     device = resolve_device(options.device)
     options = replace(options, precision=resolve_precision(options.precision, device))
-    if options.chunk < 1 or options.window < 1 or options.min_frames < 1 or options.merge_gap < 0:
+    if (options.chunk is not None and options.chunk < 1) or options.window < 1 or options.min_frames < 1 or options.merge_gap < 0:
         raise InputError("chunk, window and min-frames must be >= 1, merge-gap >= 0")
     model, meta = build_model_from_checkpoint(checkpoint)
     meta["_path"] = str(checkpoint)
