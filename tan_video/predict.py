@@ -258,7 +258,8 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     options = options or PredictOptions()
     device = resolve_device(options.device)
     options = replace(options, precision=resolve_precision(options.precision, device))
-    if (options.chunk is not None and options.chunk < 1) or options.window < 1 or options.min_frames < 1 or options.merge_gap < 0:
+    if ((options.chunk is not None and options.chunk < 1) or options.window < 1 or options.min_frames < 1
+            or options.merge_gap < 0):
         raise InputError("chunk, window and min-frames must be >= 1, merge-gap >= 0")
     model, meta = build_model_from_checkpoint(checkpoint)
     meta["_path"] = str(checkpoint)
