@@ -171,10 +171,11 @@ def once_more_if_different(experiment, reference: dict) -> dict:
     """``experiment()``'s metrics, run a second time (in a fresh folder) when the first differs from
     ``reference`` in any bit, with a warning.
 
-    Measured on the 2-core AVX-512 machine (bf16, 2 workers), 1 of 75 kill-and-resume runs ended
-    a few AP points off the uninterrupted run, while 0 of 55 uninterrupted runs and 0 of 20 resumes
-    from one kept checkpoint differed; the cause is not found (docs/training.md, "Resume"). A wrong
-    resume fails every time, and so twice here; the rare mismatch is reported, not hidden."""
+    Measured on the 2-core AVX-512 machine (bf16, 2 workers): 3 of 226 kill-and-resume runs ended
+    a few AP points off; in the two whose files were kept, the killed part's own losses differed
+    from step 1 on, before any resume: a fresh training process rarely takes another path from its
+    first update (docs/training.md, "Resuming"; cause not found). A wrong resume fails every time,
+    and so twice here; the rare mismatch is reported, not hidden."""
     first = experiment(0)
     if first["per_class_ap"] == reference["per_class_ap"]:
         return first
