@@ -225,7 +225,7 @@ def check_normalisation(meta: dict, path: object = None) -> None:
 
 
 @torch.no_grad()
-def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *, chunk: int = 64,
+def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *, chunk: int | None = None,
                   window: int = DEFAULT_WINDOW, precision: str = "32",
                   on_frames: Callable[[int], None] | None = None, context: int | None = None,
                   forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -234,7 +234,8 @@ def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *
     Args:
         model: in inference form (:func:`prepare_for_inference`).
         path: a video file or a folder of extracted frames.
-        chunk: output frames per forward pass (each pass sees ``chunk + 2 r`` frames).
+        chunk: output frames per forward pass (each pass sees ``chunk + 2 r`` frames; default
+            :data:`FRAME_CHUNK`).
         window: sampled frames decoded per read; rounded up to a multiple of ``chunk``.
         precision: ``"32"`` or ``"bf16"``.
         on_frames: called with the number of output frames finished (a progress bar).
@@ -247,6 +248,7 @@ def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *
     Raises:
         InputError: unreadable video, or no frame on the sampling grid.
     """
+    chunk = chunk or FRAME_CHUNK
     path = Path(path)
     if chunk < 1 or window < 1:
         raise ValueError(f"chunk and window must be positive, got {chunk}, {window}")

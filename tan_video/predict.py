@@ -30,7 +30,7 @@ from .detection import read_proposals, score_proposals, scores_to_segments, writ
 from .atomic import atomic_write
 from .errors import InputError
 from .models import takes_features
-from .inference import (BF16_TOLERANCE, DEFAULT_WINDOW, FRAME_CHUNK, Preprocess, bound_heap_growth, check_normalisation,  # noqa: F401
+from .inference import (BF16_TOLERANCE, DEFAULT_WINDOW, Preprocess, bound_heap_growth, check_normalisation,  # noqa: F401
                         default_precision, predict_logits, prepare_for_inference, resolve_device, resolve_precision, stream_logits,
                         to_probabilities)
 
@@ -189,7 +189,7 @@ def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, 
             # disable=None: no bar when stderr is not a terminal (logs, CI)
             bar = tqdm(total=expected, desc=name[:24], unit="frame", leave=False, dynamic_ncols=True, disable=None)
         try:
-            times, logits = stream_logits(model, path, prep, chunk=options.chunk or FRAME_CHUNK, window=options.window,
+            times, logits = stream_logits(model, path, prep, chunk=options.chunk, window=options.window,
                                           precision=options.precision, on_frames=bar.update if bar else None)
         finally:
             if bar is not None:
