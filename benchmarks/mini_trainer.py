@@ -2,7 +2,7 @@
 
     python benchmarks/mini_trainer.py --data runs/convergence/default/seed_0/data --steps 576 --posw 0.5
 
-Decodes the generated benchmark's videos (labels re-rendered from the generator's seed) once into
+Decodes the benchmark's videos (labels from its annotations.json through the project's reader) once into
 ``runs/mini_cache``, trains one model with a plain Adam + warm-up + cosine loop on random clips
 (bf16 autocast by default) and prints one ``RESULT`` line: frame mAP and per-class AP on the test
 videos, each scored in one pass. Its defaults are the demo's (576 steps of 8 x 16 frames, lr 2e-3,
@@ -10,15 +10,15 @@ flips): it reproduces the demo's TAN (62.6 / 89.6 at 1x / 3x vs the demo's 61.1 
 ``--posw P`` weights positives by ``(negatives / positives) ** P`` per class
 (docs/benchmark.md, "Probes with a minimal trainer").
 """
-import argparse, json, math, time
+import argparse, json, time
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
 from tan_video.data.video import read_video
-from tan_video.data.synthetic.render import render_video
-from tan_video.data.synthetic.writer import _video_rng, _video_id
+from tan_video.data.annotations import dense_targets, read_annotations
 from tan_video.data.transforms import normalize
 from tan_video.models import create_model
 from tan_video.metrics import frame_map
+from tan_video.training import LRSchedule
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", default="runs/convergence/default/seed_0/data")
@@ -38,15 +38,16 @@ cache.parent.mkdir(parents=True, exist_ok=True)
 if cache.is_file():
     z = np.load(cache); X, Y, XT, YT = z["X"], z["Y"], z["XT"], z["YT"]
 else:
-    def load(subset, n):
+    names = (Path(a.data) / "classes.txt").read_text().split()
+    anns = read_annotations(Path(a.data) / "annotations.json", "dense_json", classes=names)
+    def load(subset):
         xs, ys = [], []
-        for i in range(n):
-            vid = _video_id(subset, i)
-            f, _ = read_video(Path(a.data) / "videos" / f"{vid}.mp4", fps=8.0, short_side=a.size if a.size != 48 else None)
-            r = render_video(_video_rng(a.dseed, subset, i), 64, 48, 8.0)
-            xs.append(f[:64]); ys.append(r.labels)
+        for ann in (v for v in anns if v.subset == subset):
+            f, times = read_video(Path(a.data) / "videos" / f"{ann.video_id}.mp4", fps=8.0,
+                                  short_side=a.size if a.size != 48 else None)
+            xs.append(f[:64]); ys.append(dense_targets(ann, times[:64], len(names)))
         return np.stack(xs), np.stack(ys)
-    X, Y = load("training", 384); XT, YT = load("testing", 128)
+    X, Y = load("training"); XT, YT = load("testing")
     np.savez(cache, X=X, Y=Y, XT=XT, YT=YT)
 torch.manual_seed(a.seed); rng = np.random.default_rng(a.seed)
 K = Y.shape[-1]
@@ -57,7 +58,7 @@ pos = Y.reshape(-1, K).mean(0)
 pw = torch.tensor(((1 - pos) / pos) ** a.posw, dtype=torch.float32) if a.posw else None
 opt = (torch.optim.Adam if a.opt == "adam" else torch.optim.AdamW)(model.parameters(), lr=a.lr, weight_decay=a.wd)
 wu = round(a.warmup * a.steps)
-sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: min(1, (i + 1) / wu if wu else 1) * 0.5 * (1 + math.cos(math.pi * min(1, max(0, i - wu) / max(1, a.steps - wu)))))
+sched = torch.optim.lr_scheduler.LambdaLR(opt, LRSchedule(a.steps, warmup=wu, kind="cosine"))
 Xt = torch.from_numpy(X); Yt = torch.from_numpy(Y).float()
 def evaluate():
     model.eval(); out = []

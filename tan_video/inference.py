@@ -248,7 +248,7 @@ def stream_logits(model: nn.Module, path: str | os.PathLike, prep: Preprocess, *
     Raises:
         InputError: unreadable video, or no frame on the sampling grid.
     """
-    chunk = chunk or FRAME_CHUNK
+    chunk = FRAME_CHUNK if chunk is None else chunk
     path = Path(path)
     if chunk < 1 or window < 1:
         raise ValueError(f"chunk and window must be positive, got {chunk}, {window}")
