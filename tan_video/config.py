@@ -68,6 +68,11 @@ class TrainConfig:
     # "fan_in": lr / sqrt(branches * k * C) per module, so that an Adam step changes a module's
     # output by about the same amount whatever its width (see the README's demo investigation)
     temporal_lr: str = "same"
+    # weight of a class's positive frames in the multi-label BCE, from p, the fraction of the
+    # training frames (sampled at data.fps) that carry it: "none" (1: the paper's plain BCE),
+    # "sqrt" (sqrt((1 - p) / p)) or "balanced" ((1 - p) / p); rare, short classes are otherwise
+    # learnt last (docs/training.md, "Rare classes")
+    pos_weight: str = "none"
     batch_size: int = 8
     accumulate: int = 1
     # Lightning's precision; "auto": bf16-mixed where the hardware computes bf16 natively (CPUs
@@ -194,7 +199,7 @@ def normalize_precision(value, where: str = "train.precision", choices=None) -> 
 
 
 CHOICES = {("train", "temporal_lr"): ("same", "fan_in"), ("train", "mode"): ("multilabel", "single_label"),
-           ("train", "schedule"): ("cosine", "step")}
+           ("train", "schedule"): ("cosine", "step"), ("train", "pos_weight"): ("none", "sqrt", "balanced")}
 
 
 def _check_types(cfg: Config, label: str) -> None:

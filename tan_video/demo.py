@@ -59,6 +59,7 @@ class DemoSettings:
     lr: float = 2e-3
     warmup: float = 0.05
     schedule: str = "cosine"
+    pos_weight: str = "none"  # train.pos_weight of every model
     precision: str = "auto"
     crop_scale: tuple[float, float] | None = (1.0, 1.0)  # (1, 1): the whole frame, no crop
     flip: bool = True
@@ -111,7 +112,7 @@ def demo_config(data_dir: Path | DemoData, out: Path, name: str, args: dict, s: 
     cfg = Config(
         model=ModelConfig(name=name, num_classes=num_classes, args=dict(args)),
         data=data,
-        train=TrainConfig(epochs=s.epochs, lr=s.lr, schedule=s.schedule, warmup=s.warmup,
+        train=TrainConfig(epochs=s.epochs, lr=s.lr, schedule=s.schedule, warmup=s.warmup, pos_weight=s.pos_weight,
                           lr_steps=[max(1, int(s.epochs * 0.75))], batch_size=s.batch_size,
                           precision=s.precision, out=str(out), seed=seed, val_every=0, log_every=10,
                           progress_label=out.name, checkpoint_every_steps=s.checkpoint_every),

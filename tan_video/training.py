@@ -26,6 +26,7 @@ import warnings
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -35,10 +36,12 @@ from torch.utils.data import DataLoader
 
 from .checkpoint import load_checkpoint, save_model_file, training_progress
 from .config import Config, normalize_precision, save_config
+from .data.annotations import dense_targets
 from .data.datasets import ClipDataset, EpochOrder, LabelListDataset, VideoDataset
 from .data.features import FeatureClipDataset, FeatureFolder, FeatureVideoDataset
 from .data.split import check_videos, read_split
 from .data.transforms import normalize
+from .data.video import sample_times
 from .errors import InputError, TrainingDiverged
 from .evaluation import VideoPrediction, check_finite, compute_metrics
 from .inference import predict_logits
@@ -213,13 +216,17 @@ class TANModule(L.LightningModule):
     def __init__(self, model_args: dict, class_names: list[str], fps: float, size: int, lr: float = 1e-4,
                  lr_steps: list[int] | None = None, lr_gamma: float = 0.1, weight_decay: float = 0.0,
                  schedule: str = "step", warmup: float = 0.0,
-                 temporal_lr: str = "same", mode: str = "multilabel", channels_last: bool = True, protocol: str = "frames",
+                 temporal_lr: str = "same", pos_weight: list[float] | None = None, mode: str = "multilabel",
+                 channels_last: bool = True, protocol: str = "frames",
                  eval_precision: str = "32", clip_frames: int = 16, resize: int | None = None,
                  mean: tuple = IMAGENET_MEAN, std: tuple = IMAGENET_STD):
         super().__init__()
         self.save_hyperparameters()
         args = dict(model_args)
         self.model = create_model(args.pop("name"), **args)
+        # (a buffer, so that it follows the module to its device; not persistent: the hyper-
+        # parameters record it, and state dicts stay the model's own)
+        self.register_buffer("pos_weight", None if pos_weight is None else torch.tensor(pos_weight), persistent=False)
         if channels_last:
             to_channels_last(self.model)
         self._val: list[VideoPrediction] = []
@@ -237,7 +244,7 @@ class TANModule(L.LightningModule):
         if self.hparams.mode == "single_label":
             loss = F.cross_entropy(logits.mean(dim=1), batch["label"])
         else:
-            loss = F.binary_cross_entropy_with_logits(logits, batch["targets"].float())
+            loss = F.binary_cross_entropy_with_logits(logits, batch["targets"].float(), pos_weight=self.pos_weight)
         self.log("train/loss", loss, prog_bar=True, batch_size=logits.shape[0])
         return loss
 
@@ -362,12 +369,44 @@ def _model_args(cfg: Config, num_classes: int, feature_dim: int | None = None) -
     return {"name": cfg.model.name, "num_classes": num_classes, **args}
 
 
-def build_module(cfg: Config, class_names: list[str], feature_dim: int | None = None) -> TANModule:
+def positive_rates(annotations, num_classes: int, fps: float) -> tuple[np.ndarray, int]:
+    """Per class, the fraction of the frames sampled at ``fps`` (all videos together) that carry it,
+    and the number of frames counted."""
+    positives, frames = np.zeros(num_classes), 0
+    for ann in annotations:
+        times = sample_times(ann.duration, fps)
+        positives += dense_targets(ann, times, num_classes).sum(axis=0)
+        frames += len(times)
+    return positives / max(1, frames), frames
+
+
+def class_pos_weight(kind: str, annotations, num_classes: int, fps: float) -> list[float] | None:
+    """``train.pos_weight`` as a list of K weights (None for ``"none"``): ``(1 - p) / p`` per class
+    for ``"balanced"``, its square root for ``"sqrt"``, where ``p`` is the class's share of the
+    training frames; 1 for a class with no positive (or no negative) frame."""
+    if kind == "none":
+        return None
+    if kind not in ("sqrt", "balanced"):
+        raise InputError(f"train.pos_weight must be one of none, sqrt, balanced, got {kind!r}")
+    p, frames = positive_rates(annotations, num_classes, fps)
+    if frames == 0:
+        raise InputError("train.pos_weight needs training videos with a duration: none has any")
+    w = np.ones(num_classes)
+    seen = (p > 0) & (p < 1)
+    w[seen] = (1 - p[seen]) / p[seen]
+    if kind == "sqrt":
+        w = np.sqrt(w)
+    return [float(x) for x in w]
+
+
+def build_module(cfg: Config, class_names: list[str], feature_dim: int | None = None,
+                 pos_weight: list[float] | None = None) -> TANModule:
     module = TANModule(
         _model_args(cfg, len(class_names), feature_dim), class_names, fps=cfg.data.fps, size=cfg.data.size, lr=cfg.train.lr,
         lr_steps=cfg.train.lr_steps, lr_gamma=cfg.train.lr_gamma, weight_decay=cfg.train.weight_decay,
         schedule=cfg.train.schedule, warmup=cfg.train.warmup,
-        temporal_lr=cfg.train.temporal_lr, mode=cfg.train.mode, channels_last=cfg.train.channels_last, protocol=cfg.data.protocol,
+        temporal_lr=cfg.train.temporal_lr, pos_weight=pos_weight, mode=cfg.train.mode,
+        channels_last=cfg.train.channels_last, protocol=cfg.data.protocol,
         eval_precision="bf16" if train_precision(cfg.train).startswith("bf16") else "32", clip_frames=cfg.data.clip_frames,
         resize=cfg.data.resize, mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD),
     )
@@ -420,7 +459,14 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
     torch.set_flush_denormal(True)  # late low-lr steps measured ~5x slower on denormal floats
     resume_state = ResumeState()
     dm = TANDataModule(cfg, resume_state)
-    module = build_module(cfg, dm.class_names, dm.features.dim if dm.features is not None else None)
+    pos_weight = None
+    if cfg.train.mode == "multilabel":
+        pos_weight = class_pos_weight(cfg.train.pos_weight, dm.train_anns, dm.num_classes,
+                                      dm.features.fps if dm.features is not None and dm.features.fps else cfg.data.fps)
+        if pos_weight is not None:
+            log.info("%s: positives weighted %.2f to %.2f (train.pos_weight=%s)", out, min(pos_weight),
+                     max(pos_weight), cfg.train.pos_weight)
+    module = build_module(cfg, dm.class_names, dm.features.dim if dm.features is not None else None, pos_weight)
     module.run_name = str(out)
     ckpt_dir = out / "checkpoints"
     ckpt_path, resumed_at = _resume_from(ckpt_dir) if resume else (None, 0)

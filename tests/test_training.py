@@ -428,3 +428,56 @@ def test_precision_auto_is_bf16_only_where_the_hardware_has_it(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
     assert train_precision(TrainConfig()) == "16-mixed"
+
+
+def test_pos_weight_follows_each_class_share_of_the_training_frames():
+    from tan_video.data.annotations import VideoAnnotation
+    from tan_video.training import class_pos_weight, positive_rates
+
+    # two 2-second videos sampled at 4 FPS: 16 frames; class 0 on 4 of them (1/4), class 1 on 1
+    # (the frame at t=0.5), class 2 never, class 3 on every frame
+    anns = [VideoAnnotation("a", 2.0, [(0, 0.0, 0.75), (1, 0.5, 0.5), (3, 0.0, 2.0)]),
+            VideoAnnotation("b", 2.0, [(3, 0.0, 2.0)])]
+    rates, frames = positive_rates(anns, 4, fps=4.0)
+    assert frames == 16
+    assert rates.tolist() == [4 / 16, 1 / 16, 0.0, 1.0]
+    assert class_pos_weight("balanced", anns, 4, 4.0) == pytest.approx([3.0, 15.0, 1.0, 1.0])
+    assert class_pos_weight("sqrt", anns, 4, 4.0) == pytest.approx([3 ** 0.5, 15 ** 0.5, 1.0, 1.0])
+    assert class_pos_weight("none", anns, 4, 4.0) is None
+    with pytest.raises(InputError, match="none, sqrt, balanced"):
+        class_pos_weight("inverse", anns, 4, 4.0)
+
+
+def test_pos_weight_weights_the_positive_terms_of_the_training_loss():
+    from tan_video.training import TANModule
+
+    torch.manual_seed(0)
+    batch = {"clip": torch.randint(0, 256, (2, 3, 4, 32, 32), dtype=torch.uint8),
+             "targets": (torch.rand(2, 4, 3) < 0.3).float()}
+    w = [1.0, 4.0, 9.0]
+    m = TANModule({"name": "tan_tiny", "num_classes": 3}, ["a", "b", "c"], fps=4.0, size=32, pos_weight=w)
+    m.log = lambda *a, **k: None  # (no trainer to log to)
+    m.eval()  # (no dropout: the two forward passes below must agree)
+    logits = m(batch["clip"]).float()
+    y = batch["targets"]
+    by_hand = -(torch.tensor(w) * y * torch.nn.functional.logsigmoid(logits)
+                + (1 - y) * torch.nn.functional.logsigmoid(-logits)).mean()
+    assert m.training_step(batch, 0).item() == pytest.approx(by_hand.item(), rel=1e-5)
+    assert "pos_weight" not in m.state_dict()  # the hyper-parameters record it, not the weights
+    assert m.hparams.pos_weight == w
+
+
+def test_a_run_with_pos_weight_records_the_weights_and_rejects_unknown_kinds(data, tmp_path, capsys):
+    cfg = load_config(write_config(tmp_path / "c.yaml", data, tmp_path / "r", epochs=1, pos_weight="sqrt"))
+    fit(cfg)
+    hp = torch.load(tmp_path / "r" / "checkpoints" / "last.ckpt", weights_only=False)["hyper_parameters"]
+    from tan_video.data.annotations import read_annotations
+    from tan_video.training import class_pos_weight
+
+    train = [a for a in read_annotations(data / "annotations.json", "dense_json") if a.subset == "training"]
+    assert hp["pos_weight"] == pytest.approx(class_pos_weight("sqrt", train, K, 8.0))
+    assert len(hp["pos_weight"]) == K and max(hp["pos_weight"]) > 2.0  # (the rare classes are weighted up)
+    bad = write_config(tmp_path / "bad.yaml", data, tmp_path / "r2", epochs=1, pos_weight="inverse")
+    assert main(["train", "--config", str(bad)]) != 0
+    err = capsys.readouterr().err
+    assert "train.pos_weight must be one of none, sqrt, balanced" in err and "Traceback" not in err
