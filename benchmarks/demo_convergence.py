@@ -11,9 +11,13 @@ provides the default half. Writes ``benchmarks/results/demo_convergence.{json,md
 "converged": bool}}, "criterion": 0.02, ...}``; a model is converged when its gap is at most the
 criterion on every seed.
 
+``"claims": {KEY: {"claim", "default": {"margin", "verdict"}, "long": {...}}}`` (per seed) says which
+verdicts of the demo's report change with more training.
+
 The long runs are also the benchmark's calibration (docs/benchmark.md, "Which classes stay"):
 ``"classes": {NAME: {"group", "best_model", "best_ap": [per seed], "ap": {KEY: [per seed]}}}``
-with every model's AP at ``--factor`` times the budget, and ``"class_rule"``: a class counts when
+with every model's AP at ``--factor`` times the budget, the models that reach the rule's AP on every seed
+(``"counted_by"``), and ``"class_rule"``: a class counts when
 at least one of the models reaches AP >= 0.5 on it, on every seed (the rule names no model).
 """
 
@@ -52,8 +56,22 @@ def class_calibration(long_runs: dict, seeds: list[int]) -> dict:
     for name in first["models"][next(iter(first["models"]))]["per_class_ap"]:
         ap = {key: [long_runs[s]["models"][key]["per_class_ap"][name] for s in seeds] for key in first["models"]}
         best = max(ap, key=lambda k: sum(ap[k]) / len(ap[k]))
+        by = [k for k, vs in ap.items() if all(v >= CLASS_AP for v in vs)]
         out[name] = {"group": groups.get(name, ""), "ap": ap, "best_model": best, "best_ap": ap[best],
-                     "counts": any(all(v >= CLASS_AP for v in vs) for vs in ap.values())}
+                     "counted_by": by, "counts": bool(by)}
+    return out
+
+
+def claim_verdicts(runs: dict, seeds: list[int]) -> dict:
+    """Per claim of the demo's report: its margin and verdict on every seed, at each budget."""
+    out = {}
+    for kind, by_seed in runs.items():
+        for seed in seeds:
+            for c in by_seed[seed]["claims"]:
+                row = out.setdefault(c["key"], {"claim": c["claim"], "source": c.get("source")})
+                cell = row.setdefault(kind, {"margin": [], "verdict": []})
+                cell["margin"].append(c.get("margin"))
+                cell["verdict"].append(c["verdict"])
     return out
 
 
@@ -78,7 +96,8 @@ def main() -> None:
         models[key] = {"label": first["label"], "default": d, "long": lg, "gap": gap,
                        "converged": all(g <= CRITERION for g in gap)}
     classes = class_calibration(runs["long"], args.seeds)
-    result = {"models": models, "classes": classes, "class_rule": {"ap": CLASS_AP, "budget": f"x{args.factor}",
+    claims = claim_verdicts(runs, args.seeds)
+    result = {"models": models, "classes": classes, "claims": claims, "class_rule": {"ap": CLASS_AP, "budget": f"x{args.factor}",
                                                                    "failing": [c for c, v in classes.items() if not v["counts"]]},
               "seeds": args.seeds, "criterion": CRITERION, "factor": args.factor,
               "settings": {"default": asdict(base), "long": asdict(long)},
@@ -92,11 +111,17 @@ def main() -> None:
         lines.append(f"| {m['label']} | {pts(m['default'])} | {pts(m['long'])} | {pts(m['gap'])} | "
                      f"{'yes' if m['converged'] else 'no'} |")
     lines += ["", f"Per-class AP at x{args.factor} (best of the models; a class counts when some model reaches "
-              f"{CLASS_AP} on every seed):", "", "| class | group | best model | best AP, per seed | counts |",
+              f"{CLASS_AP} on every seed):", "", "| class | group | best model (mean) | best AP, per seed | counted by |",
               "|---|---|---|---|---|"]
     for name, c in classes.items():
         lines.append(f"| {name} | {c['group']} | {c['best_model']} | {pts(c['best_ap'])} | "
-                     f"{'yes' if c['counts'] else '**no**'} |")
+                     f"{', '.join(c['counted_by']) or '**none**'} |")
+    lines += ["", f"The claims at each budget (margin in points per seed, and the verdict a run gives):", "",
+              f"| claim | default (seeds {', '.join(map(str, args.seeds))}) | x{args.factor} |", "|---|---|---|"]
+    for c in claims.values():
+        cell = lambda kind: "; ".join(  # noqa: E731
+            f"{'n/a' if m is None else f'{100 * m:+.1f}'} {v}" for m, v in zip(c[kind]["margin"], c[kind]["verdict"]))
+        lines.append(f"| {c['claim']} | {cell('default')} | {cell('long')} |")
     table = "\n".join(lines) + "\n"
     print(table, end="")
     out = Path(args.out)

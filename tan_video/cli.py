@@ -46,6 +46,8 @@ def _cmd_demo(args) -> int:
         settings = replace(settings, fps=args.fps)
     if args.no_flip:
         settings = replace(settings, flip=False)
+    if args.pos_weight is not None:
+        settings = replace(settings, pos_weight=args.pos_weight)
     if args.precision is not None:
         from .config import normalize_precision
 
@@ -268,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no horizontal flips in training (for classes such as 'moving left')")
     d.add_argument("--precision", default=None, metavar="{auto,32,bf16,...}",
                    help="training precision (default auto: bf16 where the CPU has native bf16, else 32)")
+    d.add_argument("--pos-weight", default=None, choices=["none", "sqrt", "balanced"],
+                   help="train.pos_weight of every model (default sqrt; none: the paper's plain BCE)")
     d.set_defaults(func=_cmd_demo)
 
     t = sub.add_parser("train", help="train a model from a YAML config (paper recipes in configs/)")

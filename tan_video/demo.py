@@ -59,7 +59,7 @@ class DemoSettings:
     lr: float = 2e-3
     warmup: float = 0.05
     schedule: str = "cosine"
-    pos_weight: str = "none"  # train.pos_weight of every model
+    pos_weight: str = "sqrt"  # train.pos_weight of every model (docs/benchmark.md, "Rare classes")
     precision: str = "auto"
     crop_scale: tuple[float, float] | None = (1.0, 1.0)  # (1, 1): the whole frame, no crop
     flip: bool = True
@@ -147,8 +147,23 @@ def _same_config(path: Path, cfg: Config) -> bool:
         old = load_config(path)
     except InputError:
         return False
-    plain = lambda c: yaml.safe_load(yaml.safe_dump(c.to_dict(), sort_keys=False))  # noqa: E731  (tuples -> lists)
-    return plain(old) == plain(cfg)
+    return _comparable(old) == _comparable(cfg)
+
+
+# the settings that name files: the same run may spell them relative or absolute (--out runs/x or
+# /home/me/runs/x); a relative path is relative to the working directory, as the run read it
+_PATHS = {"model": ("pretrained", "init_from"), "train": ("out",),
+          "data": ("annotations", "classes", "test_annotations", "videos", "label_list", "features")}
+
+
+def _comparable(cfg: Config) -> dict:
+    d = yaml.safe_load(yaml.safe_dump(cfg.to_dict(), sort_keys=False))  # (tuples -> lists)
+    for section, keys in _PATHS.items():
+        for key in keys:
+            value = d[section].get(key)
+            if isinstance(value, str) and value and not (section == "model" and value == "imagenet"):
+                d[section][key] = str(Path(value).resolve())
+    return d
 
 
 def train_or_reuse(cfg: Config) -> dict:
@@ -396,6 +411,8 @@ def run_demo_seeds(out_dir: str | Path, seeds: list[int], quick: bool = False, s
     seed's margin, mean +- sd; a verdict needs every seed to agree)."""
     if len(set(seeds)) != len(seeds):
         raise InputError(f"--seeds: the same seed twice: {seeds}")
+    if len(seeds) < 2:  # (checked before anything runs: the summary needs two)
+        raise InputError(f"--seeds needs two or more seeds, got {' '.join(map(str, seeds))}; for one, use --seed N")
     out = Path(out_dir)
     t0 = time.perf_counter()
     if on_features:

@@ -3,6 +3,7 @@
 import copy
 from dataclasses import replace
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -81,6 +82,9 @@ def test_cli_epochs_and_models_select_the_settings_and_models(tmp_path, monkeypa
     assert calls[-1][1].flip is False and calls[-1][1].fps == 4.0
     assert main(["demo", "--out", str(tmp_path), "--precision", "32"]) == 0
     assert calls[-1][1].precision == "32-true"
+    assert calls[-1][1].pos_weight == "sqrt"  # the demo's default
+    assert main(["demo", "--out", str(tmp_path), "--pos-weight", "none"]) == 0
+    assert calls[-1][1].pos_weight == "none"
 
     assert main(["demo", "--out", str(tmp_path), "--epochs", "0"]) == 2
     assert main(["demo", "--out", str(tmp_path), "--models", "tan", "4d"]) == 2
@@ -94,7 +98,7 @@ def test_cli_epochs_and_models_select_the_settings_and_models(tmp_path, monkeypa
                    "tan-video: error: --data and --videos go together (a dense-JSON annotation file and its video "
                    "folder)", err[-1]]
     assert err[-1].startswith("tan-video: error: --precision must be one of auto, 32,") and "'8'" in err[-1]
-    assert len(calls) == 4  # nothing ran for the bad commands
+    assert len(calls) == 5  # nothing ran for the bad commands
 
     with pytest.raises(SystemExit):  # the help names every key (written out: the parser must not import the demo)
         main(["demo", "--help"])
@@ -148,6 +152,7 @@ def test_demo_recipe_is_warmup_then_cosine_over_every_epoch(tmp_path):
         cfg = demo_config(tmp_path, tmp_path, "tan_tiny", {}, demo_settings(epochs=epochs), 0, 14)
         assert cfg.train.epochs == epochs and cfg.train.schedule == "cosine" and cfg.train.warmup == 0.05
         assert cfg.data.crop_scale == [1.0, 1.0] and cfg.data.flip is True and cfg.train.precision == "auto"
+        assert cfg.train.pos_weight == "sqrt"
 
 
 def test_seed_summary_is_mean_and_sample_sd_over_runs_that_differ_only_in_seed(demo):
@@ -181,6 +186,13 @@ def test_seed_summary_is_mean_and_sample_sd_over_runs_that_differ_only_in_seed(d
         seed_summary([runs[0], runs[0]])
 
 
+def test_one_seed_in_seeds_is_a_one_line_error_before_anything_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("tan_video.demo.run_demo", lambda *a, **k: pytest.fail("a model was trained"))
+    assert main(["demo", "--out", str(tmp_path), "--seeds", "2"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tan-video: error: --seeds needs two or more seeds, got 2; for one, use --seed N"]
+
+
 def test_the_demo_help_states_the_real_defaults():
     import argparse
 
@@ -193,7 +205,7 @@ def test_the_demo_help_states_the_real_defaults():
     assert f"({quick.num_train} + {quick.num_test} videos, {quick.epochs} epochs)" in text
 
 
-def test_a_finished_model_is_reused_only_on_the_data_it_was_trained_on(tmp_path):
+def test_a_finished_model_is_reused_only_on_the_data_it_was_trained_on(tmp_path, monkeypatch):
     """Same config, other data (a regenerated benchmark, an edited annotation file): train again."""
     synthetic.generate(tmp_path / "data", num_train=4, num_test=2, frames=16, size=32, fps=8.0, seed=1)
     settings = DemoSettings(num_train=4, num_test=2, frames=16, size=32, epochs=1, batch_size=4, bootstrap=10)
@@ -209,6 +221,10 @@ def test_a_finished_model_is_reused_only_on_the_data_it_was_trained_on(tmp_path)
     (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
     train_or_reuse(cfg)
     assert record.stat().st_mtime_ns == first  # still reused
+    monkeypatch.chdir(tmp_path)  # the same run with its paths spelled relative (--out run, not /abs/run)
+    train_or_reuse(demo_config(Path("data"), Path("run"), "tan_tiny", {}, settings, seed=0,
+                               num_classes=len(synthetic.CLASSES)))
+    assert record.stat().st_mtime_ns == first  # reused
     ann = json.loads((tmp_path / "data" / "annotations.json").read_text())
     video = next(v for v in ann.values() if v["actions"])
     video["actions"] = video["actions"][1:]  # one segment fewer
