@@ -23,7 +23,7 @@ def _cmd_demo(args) -> int:
 
     from . import claims
     from .demo import DEMO_MODELS, FEATURE_MODELS, DemoData, FeatureSettings, demo_settings, results_markdown, run_demo
-    from .demo import QUICK_NOTE, result_groups, run_demo_features, run_demo_seeds, seed_summary_markdown
+    from .demo import report_note, result_groups, run_demo_features, run_demo_seeds, seed_summary_markdown
 
     zoo = FEATURE_MODELS if args.features else DEMO_MODELS
     keys = [m[0] for m in zoo]
@@ -66,7 +66,7 @@ def _cmd_demo(args) -> int:
         report = run_demo_seeds(args.out, args.seeds, quick=args.quick, models=models, settings=settings, data=data,
                                 on_features=args.features, features=features)
         print(seed_summary_markdown(report["summary"]))
-        print(claims.claims_markdown(report["claims"], QUICK_NOTE if args.quick else ""), end="")
+        print(claims.claims_markdown(report["claims"], report_note(args.quick)), end="")
         print(f"total {report['total_seconds']:.0f} s; wrote {args.out}/results.json, results.md, claims.md, "
               f"seed_*/")
         return _failed_models([m for m in report["summary"]["models"].values() if m.get("failed_seeds")])
@@ -74,7 +74,7 @@ def _cmd_demo(args) -> int:
     run = run_demo_features if args.features else run_demo
     results = run(args.out, quick=args.quick, seed=args.seed, models=models, settings=settings, data=data, **extra)
     print(results_markdown(results, result_groups(results)))
-    print(claims.claims_markdown(results["claims"], QUICK_NOTE if args.quick else ""), end="")
+    print(claims.claims_markdown(results["claims"], report_note(args.quick)), end="")
     print(f"total {results['total_seconds']:.0f} s; wrote {args.out}/results.json, results.md, claims.md, "
           f"per_class_ap.png, timelines/")
     return _failed_models([m for m in results["models"].values() if m.get("failed")])

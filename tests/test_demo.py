@@ -75,6 +75,8 @@ def test_cli_epochs_and_models_select_the_settings_and_models(tmp_path, monkeypa
     models, settings, data = calls[-1]
     assert [m[0] for m in models] == ["tan", "3d"]  # the demo's order, not the command line's
     assert settings.epochs == 60 and settings.num_train == DemoSettings().num_train and data is None
+    out = capsys.readouterr().out
+    assert "not converged" in out and "not meaningful" not in out  # the full run's note on its budget
     assert main(["demo", "--out", str(tmp_path), "--quick"]) == 0
     assert calls[-1][1] == DemoSettings.quick() and len(calls[-1][0]) == len(DEMO_MODELS)
     assert "not meaningful" in capsys.readouterr().out
