@@ -202,6 +202,13 @@ CHOICES = {("train", "temporal_lr"): ("same", "fan_in"), ("train", "mode"): ("mu
            ("train", "schedule"): ("cosine", "step"), ("train", "pos_weight"): ("none", "sqrt", "balanced")}
 
 
+# the numbers with a floor: the smallest value each may take, and those that must be above 0
+AT_LEAST = {("train", "epochs"): 1, ("train", "batch_size"): 1, ("train", "accumulate"): 1, ("train", "log_every"): 1,
+            ("train", "num_nodes"): 1, ("data", "clip_frames"): 1, ("data", "size"): 1, ("data", "resize"): 1,
+            ("data", "num_workers"): 0}
+POSITIVE = (("train", "lr"), ("data", "fps"), ("data", "native_fps"), ("data", "feature_fps"))
+
+
 def _check_types(cfg: Config, label: str) -> None:
     """Catch the common typo classes early (a string where a number belongs, an unknown choice)."""
     for (section, name), allowed in CHOICES.items():
@@ -221,6 +228,24 @@ def _check_types(cfg: Config, label: str) -> None:
                     raise InputError(f"{label}: {section}.{f.name} must be a number, got {value!r}")
                 if isinstance(default, float):
                     setattr(obj, f.name, float(value))
+                elif isinstance(value, float):
+                    if not value.is_integer():
+                        raise InputError(f"{label}: {section}.{f.name} must be a whole number, got {value!r}")
+                    setattr(obj, f.name, int(value))
+    for (section, name), low in AT_LEAST.items():
+        value = getattr(getattr(cfg, section), name)
+        if value is not None and not value >= low:
+            raise InputError(f"{label}: {section}.{name} must be at least {low}, got {value!r}")
+    for section, name in POSITIVE:
+        value = getattr(getattr(cfg, section), name)
+        if value is not None and not value > 0:
+            raise InputError(f"{label}: {section}.{name} must be positive, got {value!r}")
+    if cfg.data.crop_scale is not None and not (
+            isinstance(cfg.data.crop_scale, list) and len(cfg.data.crop_scale) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in cfg.data.crop_scale)
+            and 0 < cfg.data.crop_scale[0] <= cfg.data.crop_scale[1] <= 1):
+        raise InputError(f"{label}: data.crop_scale is an area range [low, high] with 0 < low <= high <= 1, "
+                         f"got {cfg.data.crop_scale!r}")
     cfg.train.precision = normalize_precision(cfg.train.precision, f"{label}: train.precision")
     if not 0 <= cfg.train.warmup < 1:
         raise InputError(f"{label}: train.warmup is a fraction of the training steps in [0, 1), got {cfg.train.warmup}")

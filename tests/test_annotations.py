@@ -341,3 +341,23 @@ def test_read_annotations_feeds_dense_targets(tmp_path):
     ann = read_annotations(path)[0]
     targets = dense_targets(ann, np.array([0.0, 1.0, 4.0]), num_classes=3)
     np.testing.assert_array_equal(targets[:, 2], [0.0, 1.0, 1.0])
+
+
+def test_videos_of_an_unknown_subset_are_named_not_dropped_in_silence(tmp_path, caplog):
+    import json as _json
+
+    from tan_video.config import load_config
+    from tan_video.data.split import read_split
+
+    ann = tmp_path / "a.json"
+    ann.write_text(_json.dumps({
+        "v1": {"subset": "training", "duration": 2.0, "actions": [[0, 0.0, 1.0]]},
+        "v2": {"subset": "train", "duration": 2.0, "actions": [[0, 0.0, 1.0]]},
+        "v3": {"subset": "test", "duration": 2.0, "actions": []},
+        "v4": {"subset": "testing", "duration": 2.0, "actions": []}}))
+    cfg = load_config(None, [f"data.annotations={ann}", "data.format=dense_json"])
+    with caplog.at_level("WARNING"):
+        _, train, test = read_split(cfg)
+    assert [a.video_id for a in train] == ["v1"] and [a.video_id for a in test] == ["v4"]
+    assert "2 videos left out of training and testing" in caplog.text
+    assert "1 x 'train'" in caplog.text and "1 x 'test'" in caplog.text

@@ -67,3 +67,27 @@ def test_config_errors_name_the_file_and_key(tmp_path):
     loop.write_text("base: loop.yaml\n")
     with pytest.raises(InputError, match="loop"):
         load_config(loop)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.epochs=-1", "train.epochs must be at least 1, got -1"),
+    ("train.epochs=1.5", "train.epochs must be a whole number, got 1.5"),
+    ("train.batch_size=0", "train.batch_size must be at least 1, got 0"),
+    ("data.clip_frames=0", "data.clip_frames must be at least 1, got 0"),
+    ("data.size=0", "data.size must be at least 1, got 0"),
+    ("data.num_workers=-1", "data.num_workers must be at least 0, got -1"),
+    ("data.fps=0", "data.fps must be positive, got 0.0"),
+    ("data.fps=-2", "data.fps must be positive, got -2.0"),
+    ("train.lr=-1", "train.lr must be positive, got -1.0"),
+    ("data.crop_scale=0.5", "data.crop_scale is an area range [low, high] with 0 < low <= high <= 1, got 0.5"),
+    ("data.crop_scale=[0.8, 0.2]", "data.crop_scale is an area range"),
+])
+def test_numbers_out_of_range_are_one_line_errors(override, message):
+    with pytest.raises(InputError) as e:
+        load_config(None, [override])
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_whole_numbers_written_as_floats_are_read_as_ints():
+    cfg = load_config(None, ["train.epochs=3.0", "data.crop_scale=[0.5, 1]"])
+    assert cfg.train.epochs == 3 and isinstance(cfg.train.epochs, int) and cfg.data.crop_scale == [0.5, 1]

@@ -7,6 +7,7 @@ dataset the same way.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 
 from ..errors import InputError
 from . import annotations as ann_io
@@ -41,6 +42,11 @@ def read_split(cfg):
         test_list = None
         train = [a for a in anns if a.subset == "training"]
         test = [a for a in anns if a.subset in ("testing", "validation")]
+        left = Counter(a.subset for a in anns if a.subset not in ("training", "testing", "validation"))
+        if left:  # (a subset spelt "train" or "test" would otherwise vanish without a word)
+            log.warning("%s: %d videos left out of training and testing, their subset not 'training', 'testing' "
+                        "or 'validation': %s", d.annotations, sum(left.values()),
+                        ", ".join(f"{n} x {s!r}" for s, n in left.most_common()))
     if classes is None and anns.class_names is not None:
         classes = list(anns.class_names)
         if test_list is not None and test_list.class_names not in (None, classes):
