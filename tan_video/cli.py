@@ -270,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no horizontal flips in training (for classes such as 'moving left')")
     d.add_argument("--precision", default=None, metavar="{auto,32,bf16,...}",
                    help="training precision (default auto: bf16 where the CPU has native bf16, else 32)")
-    d.add_argument("--pos-weight", default=None, choices=["none", "sqrt", "balanced"],
+    from .config import POS_WEIGHTS
+
+    d.add_argument("--pos-weight", default=None, choices=POS_WEIGHTS,
                    help="train.pos_weight of every model (default sqrt; none: the paper's plain BCE)")
     d.set_defaults(func=_cmd_demo)
 

@@ -198,8 +198,9 @@ def normalize_precision(value, where: str = "train.precision", choices=None) -> 
     return PRECISIONS[key]
 
 
+POS_WEIGHTS = ("none", "sqrt", "balanced")  # train.pos_weight (training.class_pos_weight)
 CHOICES = {("train", "temporal_lr"): ("same", "fan_in"), ("train", "mode"): ("multilabel", "single_label"),
-           ("train", "schedule"): ("cosine", "step"), ("train", "pos_weight"): ("none", "sqrt", "balanced")}
+           ("train", "schedule"): ("cosine", "step"), ("train", "pos_weight"): POS_WEIGHTS}
 
 
 # the numbers with a floor: the smallest value each may take, and those that must be above 0

@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from .checkpoint import load_checkpoint, save_model_file, training_progress
-from .config import Config, normalize_precision, save_config
+from .config import POS_WEIGHTS, Config, normalize_precision, save_config
 from .data.annotations import dense_targets
 from .data.datasets import ClipDataset, EpochOrder, LabelListDataset, VideoDataset
 from .data.features import FeatureClipDataset, FeatureFolder, FeatureVideoDataset
@@ -386,8 +386,8 @@ def class_pos_weight(kind: str, annotations, num_classes: int, fps: float) -> li
     training frames; 1 for a class with no positive (or no negative) frame."""
     if kind == "none":
         return None
-    if kind not in ("sqrt", "balanced"):
-        raise InputError(f"train.pos_weight must be one of none, sqrt, balanced, got {kind!r}")
+    if kind not in POS_WEIGHTS:
+        raise InputError(f"train.pos_weight must be one of {', '.join(POS_WEIGHTS)}, got {kind!r}")
     p, frames = positive_rates(annotations, num_classes, fps)
     if frames == 0:
         raise InputError("train.pos_weight needs training videos with a duration: none has any")
