@@ -12,6 +12,8 @@ Two kinds are read:
 from __future__ import annotations
 
 import collections
+import pickle
+import zipfile
 from pathlib import Path
 
 import torch
@@ -49,8 +51,7 @@ def load_checkpoint(path: str | Path) -> dict:
     try:
         obj = _safe_load(path)
     except Exception as e:
-        raise InputError(f"not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})",
-                         path=path) from None
+        raise InputError(_unreadable(path, e), path=path) from None
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         return _old_defaults(obj)
     if isinstance(obj, dict) and "hyper_parameters" in obj and "state_dict" in obj:
@@ -64,6 +65,22 @@ def load_checkpoint(path: str | Path) -> dict:
         except KeyError as e:
             raise InputError(f"Lightning checkpoint without tan-video hyper-parameter {e}", path=path) from None
     raise InputError("not a tan-video checkpoint (no model description inside)", path=path)
+
+
+def _unreadable(path: Path, error: Exception) -> str:
+    """Why ``torch.load`` refused a file, in one line (PyTorch's own message runs to a screenful)."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == b"PK\x03\x04":  # torch.save's zip archive
+        if isinstance(error, pickle.UnpicklingError):
+            return ("holds pickled Python objects (a whole module saved with torch.save(model)?), which are not "
+                    "loaded: give model.pt or a .ckpt written by tan-video train")
+        if not zipfile.is_zipfile(path):
+            return "truncated or damaged (its archive is incomplete): copy the checkpoint again"
+        return f"not a readable checkpoint ({type(error).__name__}: {str(error).splitlines()[0][:120]})"
+    if head[:1] == b"\x80":  # a legacy (pre-zip) pickle
+        return "an old-style pickle file, not a checkpoint written by tan-video train"
+    return f"not a PyTorch file (it starts with {head!r}): give model.pt or a .ckpt written by tan-video train"
 
 
 def _old_defaults(ckpt: dict) -> dict:

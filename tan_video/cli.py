@@ -59,9 +59,9 @@ def _cmd_demo(args) -> int:
         for path in (args.data, args.videos, args.classes):
             if path is not None and not Path(path).exists():
                 raise InputError("no such file or folder", path=path)
-        data = DemoData(args.data, args.videos, args.classes)
-    elif args.classes is not None:
-        raise InputError("--classes needs --data")
+        data = DemoData(args.data, args.videos, args.classes, class_base=args.class_base)
+    elif args.classes is not None or args.class_base != 0:
+        raise InputError(f"{'--classes' if args.classes is not None else '--class-base'} needs --data")
     if args.seeds:
         report = run_demo_seeds(args.out, args.seeds, quick=args.quick, models=models, settings=settings, data=data,
                                 on_features=args.features, features=features)
@@ -94,7 +94,9 @@ def _cmd_train(args) -> int:
     from .training import fit
 
     cfg = load_config(args.config, args.overrides)
-    result = fit(cfg, resume=args.resume)
+    if args.resume and args.overwrite:
+        raise InputError("--resume continues a run, --overwrite starts it again: choose one")
+    result = fit(cfg, resume=args.resume, overwrite=args.overwrite)
     metrics = result.get("metrics") or {}
     summary = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}
     print(json.dumps({"out": cfg.train.out, "global_step": result["global_step"],
@@ -265,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="your own dense-JSON dataset instead of the built-in benchmark (needs --videos)")
     d.add_argument("--videos", default=None, metavar="DIR", help="the folder of --data's videos or frame folders")
     d.add_argument("--classes", default=None, metavar="FILE", help="class list of --data (one name per line)")
+    d.add_argument("--class-base", type=int, default=0, help="id of the first class in --data (default 0)")
     d.add_argument("--fps", type=float, default=None, help="sampling rate (default: the benchmark's 8)")
     d.add_argument("--no-flip", action="store_true",
                    help="no horizontal flips in training (for classes such as 'moving left')")
@@ -279,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model from a YAML config (paper recipes in configs/)")
     t.add_argument("--config", required=True, help="YAML config file")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints/last.ckpt as the same run (bit-identical to one never stopped)")
+    t.add_argument("--overwrite", action="store_true",
+                   help="train.out holds an earlier run: remove its model, checkpoints, metrics and logs and train from scratch")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. train.epochs=5 model.name=tan_r101")
     t.set_defaults(func=_cmd_train)
 
@@ -397,6 +402,19 @@ def _precision_arg(value: str) -> str:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _check_out_folder(args) -> None:
+    """An --out folder that is a file is refused before any work (evaluate would otherwise
+    compute every prediction and then fail to write them)."""
+    out = getattr(args, "out", None)
+    if out is None or args.func is _cmd_export:  # export's --out is a file
+        return
+    for p in (Path(out), *Path(out).parents):
+        if p.exists():
+            if not p.is_dir():
+                raise InputError(f"--out {out}: {p} is a file, not a folder")
+            return
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -410,12 +428,24 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _check_out_folder(args)
         return args.func(args)
     except InputError as e:
         # Re-raised from a DataLoader worker, the message carries the worker's traceback: keep
         # only its last line, the original one-line message.
         message = str(e).strip().splitlines()[-1].replace("tan_video.errors.InputError: ", "")
         print(f"tan-video: error: {message}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        # The file system said no (an output path that is a file, a folder without write
+        # permission, a full disk): name the path, as for bad input; what was written stays.
+        if e.filename is None:
+            raise
+        where = e.filename if e.filename2 is None else f"{e.filename} -> {e.filename2}"
+        reason = e.strerror or str(e)
+        if isinstance(e, (FileExistsError, NotADirectoryError)) and not Path(e.filename).is_dir():
+            reason += " (a file where an output folder goes: choose another --out / train.out)"
+        print(f"tan-video: error: {where}: {reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("tan-video: interrupted", file=sys.stderr)

@@ -8,6 +8,7 @@ The resolved config is written beside every run (``config.yaml``).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,12 +144,30 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
     return key.strip().split("."), parsed
 
 
+_SECTIONS = {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def _check_override_key(text: str, keys: list[str]) -> None:
+    """An override's section and key must exist: its typo is the override's, not the config file's."""
+    if keys[0] not in _SECTIONS:
+        raise InputError(f"override {text!r}: unknown section {keys[0]!r}; known: {', '.join(_SECTIONS)}")
+    names = [f.name for f in dataclasses.fields(_SECTIONS[keys[0]])]
+    if len(keys) == 1:
+        raise InputError(f"override {text!r}: name a key of {keys[0]} (e.g. {keys[0]}.{names[0]}=...)")
+    if keys[1] not in names:
+        close = difflib.get_close_matches(keys[1], names, n=1)
+        hint = f"did you mean {keys[0]}.{close[0]}? " if close else ""
+        raise InputError(f"override {text!r}: unknown key {keys[1]!r} in {keys[0]}; {hint}known: {', '.join(names)}")
+
+
 def _build(cls, values: dict, where: str):
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in values.items():
         if key not in names:
-            raise InputError(f"{where}: unknown key {key!r}; known: {', '.join(names)}")
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise InputError(f"{where}: unknown key {key!r}; {hint}known: {', '.join(names)}")
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -159,6 +178,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str
     raw = _merge(defaults or {}, _read_yaml(Path(path)) if path is not None else {})
     for text in overrides:
         keys, value = _parse_override(text)
+        _check_override_key(text, keys)
         node = raw
         for k in keys[:-1]:
             node = node.setdefault(k, {})

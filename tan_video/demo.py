@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -31,7 +30,7 @@ from .data.split import read_split
 from .errors import InputError, TrainingDiverged
 from .evaluation import load_predictions, save_predictions
 from .models import create_model
-from .training import fit
+from .training import clear_run, fit
 from .viz import plot_per_class_ap, plot_timeline
 
 log = logging.getLogger(__name__)
@@ -96,12 +95,13 @@ class DemoData:
     videos: str
     classes: str | None = None
     groups: dict[str, str] | None = None
+    class_base: int = 0
 
 
 def demo_config(data_dir: Path | DemoData, out: Path, name: str, args: dict, s: DemoSettings, seed: int,
                 num_classes: int, train_overrides: dict | None = None) -> Config:
     if isinstance(data_dir, DemoData):
-        data = DataConfig(annotations=data_dir.annotations, format="dense_json", class_base=0,
+        data = DataConfig(annotations=data_dir.annotations, format="dense_json", class_base=data_dir.class_base,
                           classes=data_dir.classes, videos=data_dir.videos)
     else:
         data = DataConfig(annotations=str(data_dir / "annotations.json"), format="dense_json", class_base=0,
@@ -188,8 +188,7 @@ def train_or_reuse(cfg: Config) -> dict:
     if not resume:  # what a run of another config or other data left: its checkpoint must not be taken
         # up by a rerun after a kill (this run's data and config are recorded below, before its own
         # first checkpoint exists), and its logs do not describe this run
-        for stale in ("checkpoints", "logs", "tb"):
-            shutil.rmtree(out / stale, ignore_errors=True)
+        clear_run(out)
     out.mkdir(parents=True, exist_ok=True)
     trained_on.write_text(data + "\n")
     run = fit(cfg, resume=resume)

@@ -299,7 +299,7 @@ def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, pre
     from .checkpoint import build_model_from_checkpoint
     from .data.datasets import VideoDataset
     from .data.features import FeatureFolder, FeatureVideoDataset
-    from .data.split import read_split
+    from .data.split import check_videos, read_split
     from .inference import prepare_for_inference, resolve_device, resolve_precision
     from .models import takes_features
 
@@ -314,6 +314,15 @@ def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, pre
     if len(meta["class_names"]) != len(class_names):
         raise InputError(f"checkpoint has {len(meta['class_names'])} classes, the data {len(class_names)}",
                          path=checkpoint)
+    differ = [i for i, (a, b) in enumerate(zip(meta["class_names"], class_names)) if str(a) != str(b)]
+    if differ:
+        i = differ[0]
+        order = " (the same names in another order)" if sorted(map(str, meta["class_names"])) == sorted(
+            map(str, class_names)) else ""
+        raise InputError(f"the checkpoint's classes are not the data's: {len(differ)} of {len(class_names)} differ"
+                         f"{order}, first class {i}: {meta['class_names'][i]!r} in the checkpoint, {class_names[i]!r} "
+                         "in the data; every per-class AP would be mislabelled (data.classes: the list it was "
+                         "trained with)", path=checkpoint)
     if takes_features(model) != bool(cfg.data.features):
         raise InputError("the checkpoint's model reads per-frame features: set data.features" if takes_features(model)
                          else "data.features is set but the checkpoint's model reads video frames", path=checkpoint)
@@ -325,6 +334,7 @@ def evaluate(cfg, checkpoint: str | Path, out_dir: str | Path | None = None, pre
                              path=cfg.data.features)
         ds = FeatureVideoDataset(test, folder, len(class_names))
     else:
+        check_videos(test, cfg.data.videos)  # before any work: a bad file found late would cost the rest
         ds = VideoDataset(test, cfg.data.videos, len(class_names), fps=meta.get("fps", cfg.data.fps),
                           size=meta.get("size", cfg.data.size), resize=meta.get("resize", cfg.data.resize),
                           native_fps=cfg.data.native_fps)

@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 import warnings
 from pathlib import Path
@@ -439,8 +440,12 @@ def init_from_checkpoint(model: torch.nn.Module, path: str) -> None:
 
 
 # -- fit ----------------------------------------------------------------------------------------
-def fit(cfg: Config, resume: bool = False, callbacks: list | None = None) -> dict:
+def fit(cfg: Config, resume: bool = False, callbacks: list | None = None, overwrite: bool = False) -> dict:
     """Train as configured; returns the final validation metrics and the paths written.
+
+    A ``cfg.train.out`` that already holds a run (``model.pt`` or ``checkpoints/``) is an
+    :class:`~tan_video.errors.InputError` unless ``resume`` (continue it) or ``overwrite`` (remove
+    its model, checkpoints, metrics and logs, then train from scratch).
 
     Writes into ``cfg.train.out``: ``config.yaml`` (resolved), ``checkpoints/last.ckpt``
     (resumable), ``model.pt`` (the self-describing final model), ``metrics.json``, CSV and
@@ -448,11 +453,38 @@ def fit(cfg: Config, resume: bool = False, callbacks: list | None = None) -> dic
     not its informational lines.
     """
     with quiet_lightning():
-        return _fit(cfg, resume, callbacks)
+        return _fit(cfg, resume, callbacks, overwrite)
 
 
-def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
+EARLIER_RUN = ("model.pt", "metrics.json", "checkpoints", "logs", "tb")
+"""What a run writes into ``train.out`` besides its config: a run started again from scratch
+(``overwrite``) removes them, so that no file of the earlier run is taken for the new one's."""
+
+
+def clear_run(out: Path) -> None:
+    """Remove what an earlier run wrote into ``out`` (:data:`EARLIER_RUN`); its config stays."""
+    for name in EARLIER_RUN:
+        target = Path(out) / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+
+
+def _claim_out_folder(out: Path, resume: bool, overwrite: bool) -> None:
+    earlier = [name for name in ("model.pt", "checkpoints") if (out / name).exists()]
+    if not earlier or resume:
+        return
+    if not overwrite:
+        raise InputError(f"holds an earlier run ({', '.join(earlier)}): --resume continues it, --overwrite trains "
+                         "again from scratch in its place, or set train.out to a new folder", path=out)
+    if int(os.environ.get("RANK", "0")) == 0:  # (several processes: the first one clears)
+        clear_run(out)
+
+
+def _fit(cfg: Config, resume: bool, callbacks: list | None, overwrite: bool = False) -> dict:
     out = Path(cfg.train.out)
+    _claim_out_folder(out, resume, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
@@ -508,21 +540,32 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None) -> dict:
         train_seconds = time.perf_counter() - start
         validated_last_epoch = t.val_every and t.epochs % t.val_every == 0 and module.last_metrics is not None
         if has_val and not validated_last_epoch:  # the metrics reported are always the final model's
-            trainer.validate(module, datamodule=dm, verbose=False)
+            try:
+                trainer.validate(module, datamodule=dm, verbose=False)
+            except BaseException:  # (a test video that fails to decode): the trained model is kept
+                if trainer.is_global_zero:
+                    module.last_metrics = None
+                    save_model_file(out / "model.pt", module.model, _model_meta(cfg, dm, module))
+                    log.error("%s: training finished, its evaluation did not; the model is saved in model.pt", out)
+                raise
     result = {"train_seconds": train_seconds, "global_step": trainer.global_step,
               "predictions": module.last_predictions}
     if trainer.is_global_zero:
-        meta = {"class_names": dm.class_names, "fps": cfg.data.fps, "native_fps": cfg.data.native_fps,
-                "size": cfg.data.size,
-                "resize": cfg.data.resize, "clip_frames": cfg.data.clip_frames,
-                "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "mode": t.mode, "metrics": _scalars(module.last_metrics)}
-        if dm.features is not None:  # what predict needs to read feature files
-            meta.update(input="features", feature_dim=dm.features.dim, feature_fps=dm.features.fps)
-        save_model_file(out / "model.pt", module.model, meta)
+        save_model_file(out / "model.pt", module.model, _model_meta(cfg, dm, module))
         result.update(metrics=module.last_metrics, model_file=str(out / "model.pt"))
         if module.last_metrics:
             (out / "metrics.json").write_text(json.dumps(module.last_metrics, indent=2) + "\n")
     return result
+
+
+def _model_meta(cfg: Config, dm: TANDataModule, module) -> dict:
+    """What ``model.pt`` says of itself besides the weights: classes, sampling, preprocessing, metrics."""
+    meta = {"class_names": dm.class_names, "fps": cfg.data.fps, "native_fps": cfg.data.native_fps,
+            "size": cfg.data.size, "resize": cfg.data.resize, "clip_frames": cfg.data.clip_frames,
+            "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "mode": cfg.train.mode, "metrics": _scalars(module.last_metrics)}
+    if dm.features is not None:  # what predict needs to read feature files
+        meta.update(input="features", feature_dim=dm.features.dim, feature_fps=dm.features.fps)
+    return meta
 
 
 def _check_same_architecture(path: str, model_args: dict) -> None:

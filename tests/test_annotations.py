@@ -178,12 +178,12 @@ def test_dense_json_class_base_errors_suggest_the_other_base(tmp_path):
     path = dense_json(tmp_path / "charades.json",
                       {"v1": {"duration": 10.0, "actions": [[0, 0.5, 2.0], [156, 1.0, 2.0]]}})
     # A 0-based file read as 1-based: id 0 becomes -1.
-    with pytest.raises(InputError, match=r"video v1: class id 0 with class_base=1 .*pass class_base=0") as err:
+    with pytest.raises(InputError, match=r"video v1: class id 0 with class_base=1 .*set class_base to 0") as err:
         read_annotations(path, class_base=1)
     assert "charades.json" in str(err.value)
     path = dense_json(tmp_path / "mt.json", {"v1": {"duration": 10.0, "actions": [[65, 0.5, 2.0]]}})
     # A 1-based file read as 0-based with the class count known: id 65 is out of range.
-    with pytest.raises(InputError, match=r"outside the 65 classes; is the file 1-based\? pass class_base=1"):
+    with pytest.raises(InputError, match=r"outside the 65 classes; is the file 1-based\? set class_base to 1"):
         read_annotations(path, class_base=0, classes=[f"c{i}" for i in range(65)])
 
 

@@ -50,8 +50,18 @@ def test_overrides_are_typed_and_nested(tmp_path):
 def test_config_errors_name_the_file_and_key(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: {epochz: 3}\n")
-    with pytest.raises(InputError, match=r"bad.yaml: train: unknown key 'epochz'"):
+    with pytest.raises(InputError, match=r"bad.yaml: train: unknown key 'epochz'; did you mean 'epochs'\?"):
         load_config(bad)
+    # an override's typo is the override's, not the file's
+    bad.write_text("train: {epochs: 3}\n")
+    with pytest.raises(InputError, match=r"^override 'train.epoch=5': unknown key 'epoch' in train; did you mean "
+                                         r"train.epochs\?"):
+        load_config(bad, ["train.epoch=5"])
+    with pytest.raises(InputError, match=r"^override 'trian.epochs=5': unknown section 'trian'"):
+        load_config(bad, ["trian.epochs=5"])
+    with pytest.raises(InputError, match=r"^override 'train=5': name a key of train"):
+        load_config(bad, ["train=5"])
+    assert load_config(bad, ["model.args.levels=[4]"]).model.args == {"levels": [4]}  # deeper keys: the model's
     bad.write_text("model:\n  name: [unclosed\n")
     with pytest.raises(InputError, match=r"bad.yaml:\d+: invalid YAML"):
         load_config(bad)

@@ -87,6 +87,13 @@ def test_cli_epochs_and_models_select_the_settings_and_models(tmp_path, monkeypa
     assert calls[-1][1].pos_weight == "sqrt"  # the demo's default
     assert main(["demo", "--out", str(tmp_path), "--pos-weight", "none"]) == 0
     assert calls[-1][1].pos_weight == "none"
+    (tmp_path / "a.json").write_text("{}")
+    assert main(["demo", "--out", str(tmp_path), "--data", str(tmp_path / "a.json"), "--videos", str(tmp_path),
+                 "--class-base", "1"]) == 0
+    assert calls[-1][2].class_base == 1  # a 1-based file: the option its error message names
+    assert demo_config(calls[-1][2], tmp_path, "tan_tiny", {}, DemoSettings(), 0, 3).data.class_base == 1
+    assert main(["demo", "--out", str(tmp_path), "--class-base", "1"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "tan-video: error: --class-base needs --data"
 
     assert main(["demo", "--out", str(tmp_path), "--epochs", "0"]) == 2
     assert main(["demo", "--out", str(tmp_path), "--models", "tan", "4d"]) == 2
@@ -100,7 +107,7 @@ def test_cli_epochs_and_models_select_the_settings_and_models(tmp_path, monkeypa
                    "tan-video: error: --data and --videos go together (a dense-JSON annotation file and its video "
                    "folder)", err[-1]]
     assert err[-1].startswith("tan-video: error: --precision must be one of auto, 32,") and "'8'" in err[-1]
-    assert len(calls) == 5  # nothing ran for the bad commands
+    assert len(calls) == 6  # nothing ran for the bad commands
 
     with pytest.raises(SystemExit):  # the help names every key (written out: the parser must not import the demo)
         main(["demo", "--help"])

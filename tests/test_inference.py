@@ -81,8 +81,16 @@ def test_checkpoint_file_rebuilds_the_model(tmp_path):
     x = torch.randn(1, 3, 9, 48, 48)
     torch.testing.assert_close(rebuilt.eval()(x), model(x))
     (tmp_path / "bad.pt").write_bytes(b"garbage")
-    with pytest.raises(InputError, match="bad.pt: not a readable checkpoint"):
+    with pytest.raises(InputError, match=r"bad.pt: not a PyTorch file \(it starts with b'garb'\)"):
         build_model_from_checkpoint(tmp_path / "bad.pt")
+    data = (tmp_path / "model.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])  # an interrupted copy
+    with pytest.raises(InputError, match="cut.pt: truncated or damaged"):
+        build_model_from_checkpoint(tmp_path / "cut.pt")
+    torch.save(model, tmp_path / "module.pt")  # a whole pickled module: never unpickled
+    with pytest.raises(InputError, match=r"module.pt: holds pickled Python objects") as err:
+        build_model_from_checkpoint(tmp_path / "module.pt")
+    assert len(str(err.value).split("module.pt: ")[1]) < 200 and "\n" not in str(err.value)
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(InputError, match="not a tan-video checkpoint"):
         build_model_from_checkpoint(tmp_path / "other.pt")

@@ -282,6 +282,95 @@ def test_an_item_seed_decides_the_clip_whatever_ran_before(data):
     assert any(not torch.equal(first["clip"], ds[(2, s)]["clip"]) for s in range(1, 6))
 
 
+def _copy_data(data: Path, to: Path) -> Path:
+    import shutil
+
+    shutil.copytree(data, to)
+    return to
+
+
+def test_an_unreadable_video_stops_the_run_before_any_training(data, tmp_path, capsys):
+    mine = _copy_data(data, tmp_path / "data")
+    (mine / "videos" / "syn_test_00001.mp4").write_bytes(b"")  # empty
+    (mine / "videos" / "syn_train_00003.mp4").write_bytes(b"<html>not found</html>")  # a failed download
+    cfg = write_config(tmp_path / "cfg.yaml", mine, tmp_path / "run")
+    assert main(["train", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("tan-video: error: 2 of 18 annotated videos are not readable videos (first: ") and (
+        "syn_train_00003.mp4: cannot open as a video" in err or "syn_test_00001.mp4: empty file" in err), err
+    assert not (tmp_path / "run" / "checkpoints").exists()  # found before any step
+    assert main(["evaluate", "--config", str(cfg), "--checkpoint", str(tmp_path / "none.pt")]) == 2  # (no checkpoint)
+
+
+def test_a_test_video_that_fails_to_decode_keeps_the_trained_model(data, tmp_path, capsys):
+    import av
+
+    mine = _copy_data(data, tmp_path / "data")
+    victim = mine / "videos" / "syn_test_00002.mp4"
+    victim.unlink()
+    full = mine / "videos" / "whole.mkv"  # opens (its header is whole), stops after a third
+    with av.open(str(full), "w") as c:
+        s = c.add_stream("libx264", rate=8)
+        s.width = s.height = 32
+        for i in range(48):
+            noise = np.random.default_rng(i).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+            frame = av.VideoFrame.from_ndarray(noise, format="rgb24")
+            c.mux(s.encode(frame))
+        c.mux(s.encode())
+    data_bytes = full.read_bytes()
+    full.unlink()
+    (mine / "videos" / "syn_test_00002.mkv").write_bytes(data_bytes[: len(data_bytes) // 2])
+    cfg = write_config(tmp_path / "cfg.yaml", mine, tmp_path / "run", epochs=1)
+    assert main(["train", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "syn_test_00002.mkv: truncated" in err.splitlines()[-1] and "saved in model.pt" in err
+    model, meta = tv.load_model(tmp_path / "run" / "model.pt")  # the trained model, without metrics
+    assert meta["metrics"] == {} and len(meta["class_names"]) == K
+
+
+def test_training_again_into_a_finished_run_needs_resume_or_overwrite(data, tmp_path, capsys):
+    cfg = write_config(tmp_path / "cfg.yaml", data, tmp_path / "run", epochs=1)
+    assert main(["train", "--config", str(cfg)]) == 0
+    first = (tmp_path / "run" / "model.pt").read_bytes()
+    capsys.readouterr()
+    assert main(["train", "--config", str(cfg), "train.lr=0.01"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "run: holds an earlier run (model.pt, checkpoints): --resume continues it, --overwrite" in err, err
+    assert (tmp_path / "run" / "model.pt").read_bytes() == first  # untouched
+    assert main(["train", "--config", str(cfg), "--resume", "--overwrite"]) == 2
+    assert "choose one" in capsys.readouterr().err
+    (tmp_path / "run" / "logs" / "stale.txt").write_text("from the first run")
+    assert main(["train", "--config", str(cfg), "--overwrite", "train.lr=0.01"]) == 0
+    assert (tmp_path / "run" / "model.pt").read_bytes() != first
+    assert not (tmp_path / "run" / "logs" / "stale.txt").exists()  # the earlier run's files went with it
+    assert load_config(tmp_path / "run" / "config.yaml").train.lr == 0.01
+
+
+def test_an_output_path_that_is_a_file_is_a_one_line_error(data, tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file")
+    cfg = write_config(tmp_path / "cfg.yaml", data, tmp_path / "taken")
+    assert main(["train", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and err.splitlines()[-1].startswith(f"tan-video: error: {tmp_path / 'taken'}")
+    save_model_file(tmp_path / "m.pt", tv.create_model("tan_tiny", num_classes=K),
+                    {"class_names": [c.name for c in synthetic.CLASSES], "fps": 8.0, "size": 32})
+    for out in (tmp_path / "taken", tmp_path / "taken" / "sub"):
+        assert main(["evaluate", "--config", str(cfg), "--checkpoint", str(tmp_path / "m.pt"), "--out", str(out),
+                     "--no-progress"]) == 2  # refused before any video is scored
+        assert capsys.readouterr().err.strip() == f"tan-video: error: --out {out}: {tmp_path / 'taken'} is a file, not a folder"
+
+
+def test_evaluate_refuses_a_checkpoint_with_other_class_names(data, tmp_path, capsys):
+    cfg = write_config(tmp_path / "cfg.yaml", data, tmp_path / "run")
+    names = [c.name for c in synthetic.CLASSES]
+    swapped = [names[1], names[0], *names[2:]]
+    save_model_file(tmp_path / "m.pt", tv.create_model("tan_tiny", num_classes=K),
+                    {"class_names": swapped, "fps": 8.0, "size": 32})
+    assert main(["evaluate", "--config", str(cfg), "--checkpoint", str(tmp_path / "m.pt"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"2 of {K} differ (the same names in another order), first class 0: {names[1]!r} in the checkpoint" in err
+
+
 def test_negative_checkpoint_interval_is_a_one_line_error(data, tmp_path, capsys):
     cfg = write_config(tmp_path / "cfg.yaml", data, tmp_path / "run", checkpoint_every_steps=-1)
     assert main(["train", "--config", str(cfg)]) == 2

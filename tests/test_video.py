@@ -214,6 +214,22 @@ def test_truncated_faststart_file(tmp_path):
         read_video(tmp_path / "fs_cut.mp4", fps=10)
 
 
+def test_truncated_matroska_file_is_an_error_not_a_shorter_video(tmp_path):
+    # Matroska states the duration in its header and FFmpeg reads a cut file to its end without
+    # complaint: the frames simply stop (found by a new-user review: 19 frames of a 10 s video).
+    path = write_indexed(tmp_path / "long.mkv", 100, fps=10.0)
+    frames, times = read_video(path, fps=4)  # whole: no complaint
+    assert len(times) == 40
+    data = path.read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(data[: len(data) // 3])
+    assert video_info(tmp_path / "cut.mkv").duration == pytest.approx(10.0)
+    with pytest.raises(InputError, match=r"cut.mkv: truncated: its frames end at \d+\.\d+ s of the 10.000 s"):
+        read_video(tmp_path / "cut.mkv", fps=4)
+    # a clip that ends before the cut decodes, as the file holds it
+    frames, times = read_video(tmp_path / "cut.mkv", fps=4, end=1.0)
+    assert len(times) == 4
+
+
 def test_corrupt_stream_data(videos, tmp_path):
     # Keep the container intact but overwrite the coded frames with noise.
     data = bytearray(Path(videos["long"]).read_bytes())

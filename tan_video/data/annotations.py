@@ -193,7 +193,8 @@ def _class_id(raw: int, class_base: int, num_classes: int | None, path: Path,
                        f"the {num_classes} classes")
         if class_base in (0, 1):
             other = 1 - class_base
-            hint = f"; is the file {other}-based? pass class_base={other}"
+            hint = (f"; is the file {other}-based? set class_base to {other} (data.class_base in a config, "
+                    f"--class-base on the command line)")
         else:
             hint = "; check class_base (the id of the first class in the file)"
         raise InputError(f"{where}{problem}{hint}", path=path, line=line)

@@ -170,7 +170,9 @@ def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def _open(path: Path):
+def open_video(path: Path):
+    """A PyAV container of a file with a video stream, or an InputError naming the file (missing,
+    a folder, empty, not a video, no video stream). Reads the header only."""
     if not path.exists():
         raise InputError("no such video file", path=path)
     if path.is_dir():
@@ -208,7 +210,7 @@ def video_info(path: str | os.PathLike, native_fps: float = NATIVE_FPS, rotation
         width, height = _image_size(files[-1][1])
         n = files[-1][0] - first + 1
         return VideoInfo(str(path), n / native_fps, float(native_fps), width, height, n, 0)
-    container = _open(path)
+    container = open_video(path)
     try:
         stream = container.streams.video[0]
         if stream.duration is not None and stream.time_base is not None:
@@ -270,7 +272,7 @@ def read_video(path: str | os.PathLike, fps: float = DEFAULT_FPS, short_side: in
     grid = _Grid(None if explicit is not None else fps, 0.0 if explicit is not None else start,
                  None if explicit is not None else end, max_frames, explicit)
     first_needed = grid.peek()
-    container = _open(path)
+    container = open_video(path)
     try:
         stream = container.streams.video[0]
         if threads:
@@ -285,7 +287,7 @@ def read_video(path: str | os.PathLike, fps: float = DEFAULT_FPS, short_side: in
                 return result
             # The container seeked past the frame we need (or cannot seek): start over.
             container.close()
-            container = _open(path)
+            container = open_video(path)
             stream = container.streams.video[0]
             if threads:
                 stream.thread_type = "AUTO"
@@ -384,17 +386,37 @@ def _decode(container, stream, path: Path, grid: _Grid, short_side: int | None,
         raise InputError("no decodable video frames", path=path)
     if not done:
         last_t, last_frame = prev
+        d = float(last_frame.duration * tb) if (last_frame.duration and tb is not None) else 0.0
+        if d <= 0:
+            d = float(1 / rate) if rate else 1 / 25
+        _check_complete(container, stream, path, last_t + d)
         if grid.explicit is not None:
             emit(last_frame, None)  # explicit times past the end show the last frame
         else:
-            d = float(last_frame.duration * tb) if (last_frame.duration and tb is not None) else 0.0
-            if d <= 0:
-                d = float(1 / rate) if rate else 1 / 25
             emit(last_frame, last_t + d)
     if not out_frames:
         w, h = size or _target_size(prev[1].width, prev[1].height, short_side)
         return np.zeros((0, h, w, 3), np.uint8), np.zeros(0, np.float64)
     return np.stack(out_frames), np.asarray(out_times, dtype=np.float64)
+
+
+def declared_duration(container, stream) -> float | None:
+    """The video's length as its header states it: the video stream's duration, else the
+    container's when the file holds no other stream (an audio track may outlast the video)."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None and len(container.streams) == 1:
+        return container.duration / av.time_base
+    return None
+
+
+def _check_complete(container, stream, path: Path, decoded_end: float) -> None:
+    """A file whose frames stop well before the length its header declares is truncated (a
+    partial download or copy): an error, not a silently shorter video. Tolerance: 1 s or 5%."""
+    declared = declared_duration(container, stream)
+    if declared is not None and decoded_end < declared - max(1.0, 0.05 * declared):
+        raise InputError(f"truncated: its frames end at {decoded_end:.3f} s of the {declared:.3f} s its header "
+                         "declares (a partial download or copy?)", path=path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,5 +539,5 @@ def read_frames(path: str | os.PathLike, fps: float = DEFAULT_FPS, short_side: i
     return read_video(path, fps, short_side, **kwargs)
 
 
-__all__ = ["VideoInfo", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "sample_times", "video_info", "read_video",
+__all__ = ["VideoInfo", "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "sample_times", "video_info", "read_video", "open_video",
            "read_frames_dir", "read_frames"]

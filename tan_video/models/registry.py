@@ -84,8 +84,10 @@ def create_model(name: str, num_classes: int | None = None, pretrained: "str | P
     try:
         inspect.signature(builder).bind(**kwargs)
     except TypeError:
-        allowed = ", ".join(k for k in model_arguments(name) if k != "num_classes")
-        raise InputError(f"model {name!r} does not take {sorted(kwargs)}; it takes: {allowed}") from None
+        known = model_arguments(name)
+        rejected = sorted(k for k in kwargs if k not in known) or sorted(kwargs)  # (or a missing argument)
+        allowed = ", ".join(k for k in known if k != "num_classes")
+        raise InputError(f"model {name!r} does not take {', '.join(rejected)}; it takes: {allowed}") from None
     try:
         model = builder(**kwargs)
     except ValueError as e:
