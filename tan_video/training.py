@@ -461,6 +461,25 @@ EARLIER_RUN = ("model.pt", "metrics.json", "checkpoints", "logs", "tb")
 (``overwrite``) removes them, so that no file of the earlier run is taken for the new one's."""
 
 
+VECTOR_MATH_OPS = ("sqrt", "rsqrt", "exp", "expm1", "log", "log1p", "log2", "log10", "tanh", "sigmoid", "sin", "cos",
+                   "tan", "asin", "acos", "atan", "sinh", "cosh", "erf", "erfc", "erfinv", "lgamma", "reciprocal")
+
+
+def init_vector_math() -> None:
+    """Call each of PyTorch's MKL-backed elementwise functions once, on one thread, before training.
+
+    PyTorch runs them (``sqrt`` in Adam's step, ``exp``, ``tanh``, ...) through MKL's vector
+    math in chunks of 2048 elements, one chunk per thread. Measured on the 2-core AVX-512
+    machine: in about 1 of 8 training processes started under load, the *first* such ``sqrt``
+    call (Adam's first step, on a 2352-element weight) returned half its elements, exactly the
+    first thread's chunk, with a relative error up to 3e-4 instead of correctly rounded, and that
+    run then took another, repeatable, path (docs/training.md, "Resuming"). A first call made
+    here, on 4 elements, runs on one thread."""
+    x = torch.full((4,), 0.5)
+    for name in VECTOR_MATH_OPS:
+        getattr(torch, name)(x)
+
+
 def clear_run(out: Path) -> None:
     """Remove what an earlier run wrote into ``out`` (:data:`EARLIER_RUN`); its config stays."""
     for name in EARLIER_RUN:
@@ -489,6 +508,7 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None, overwrite: bool = Fa
     save_config(cfg, out / "config.yaml")
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
     torch.set_flush_denormal(True)  # late low-lr steps measured ~5x slower on denormal floats
+    init_vector_math()
     resume_state = ResumeState()
     dm = TANDataModule(cfg, resume_state)
     pos_weight = None
