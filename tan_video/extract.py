@@ -213,7 +213,8 @@ def videos_of_config(cfg) -> list[tuple[str, Path]]:
 
     _, train, test = read_split(cfg)
     anns = train + test
-    return [(a.video_id, path) for a, path in zip(anns, check_videos(anns, cfg.data.videos))]
+    # (an unreadable file is not checked here: extraction reports it and goes on with the others)
+    return [(a.video_id, path) for a, path in zip(anns, check_videos(anns, cfg.data.videos, readable=False))]
 
 
 def videos_of_folder(folder: str | os.PathLike) -> list[tuple[str, Path]]:
