@@ -230,6 +230,27 @@ def test_truncated_matroska_file_is_an_error_not_a_shorter_video(tmp_path):
     assert len(times) == 4
 
 
+def test_a_whole_matroska_file_starting_late_is_not_truncated(tmp_path):
+    # Matroska declares the time of its end: 9 s for 4 s of frames from 5 s (a recording or a
+    # remux that kept its timestamps). Found by a new-user review: it was called truncated.
+    path = tmp_path / "late.mkv"
+    with av.open(str(path), "w", format="matroska") as c:
+        s = c.add_stream("libx264", rate=8)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        for i in range(32):
+            noise = np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+            f = av.VideoFrame.from_ndarray(noise, format="rgb24")
+            f.pts, f.time_base = 5000 + 125 * i, Fraction(1, 1000)
+            c.mux(s.encode(f))
+        c.mux(s.encode())
+    frames, times = read_video(path, fps=8)
+    assert len(times) == 32 and times[0] == 0.0  # time 0 is the video stream's start
+    data = path.read_bytes()
+    (tmp_path / "late_cut.mkv").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match="late_cut.mkv: truncated"):
+        read_video(tmp_path / "late_cut.mkv", fps=8)
+
+
 def test_corrupt_stream_data(videos, tmp_path):
     # Keep the container intact but overwrite the coded frames with noise.
     data = bytearray(Path(videos["long"]).read_bytes())

@@ -412,9 +412,14 @@ def declared_duration(container, stream) -> float | None:
 
 def _check_complete(container, stream, path: Path, decoded_end: float) -> None:
     """A file whose frames stop well before the length its header declares is truncated (a
-    partial download or copy): an error, not a silently shorter video. Tolerance: 1 s or 5%."""
+    partial download or copy): an error, not a silently shorter video. Tolerance: 1 s or 5%.
+
+    ``decoded_end`` counts from the video stream's start; some containers (Matroska) declare the
+    time of their end instead, which for a stream starting at 5 s is 5 s more: a frame that
+    reaches the declared length either way is whole."""
     declared = declared_duration(container, stream)
-    if declared is not None and decoded_end < declared - max(1.0, 0.05 * declared):
+    start = float(stream.start_time * stream.time_base) if (stream.start_time and stream.time_base) else 0.0
+    if declared is not None and decoded_end + max(start, 0.0) < declared - max(1.0, 0.05 * declared):
         raise InputError(f"truncated: its frames end at {decoded_end:.3f} s of the {declared:.3f} s its header "
                          "declares (a partial download or copy?)", path=path)
 
