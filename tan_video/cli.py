@@ -190,8 +190,9 @@ def _cmd_predict(args) -> int:
                              progress=not args.no_progress, timeline=not args.no_timeline)
     report = predict_videos(args.videos, args.checkpoint, args.out, options)
     print(summary_table(report), end="")
-    print(f"wrote {args.out}/<video>.scores.csv|.scores.json|.segments.json|.timeline.png; "
-          + ", ".join(report.files))
+    per_video = ".scores.csv|.scores.json|.segments.json" + ("" if args.no_timeline else "|.timeline.png")
+    done = len(report.videos) - len(report.failed)
+    print("wrote " + f"{args.out}/<video>{per_video}; " * (done > 0) + ", ".join(report.files))
     return 2 if report.failed else 0
 
 

@@ -11,6 +11,7 @@ What ``tan-video predict`` runs, usable from Python too::
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import logging
 import math
@@ -25,7 +26,7 @@ from torch import nn
 
 from .checkpoint import build_model_from_checkpoint
 from .data.annotations import VideoAnnotation, dense_targets, read_annotations
-from .data.video import video_info
+from .data.video import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, video_info
 from .detection import read_proposals, score_proposals, scores_to_segments, write_detections
 from .atomic import atomic_write
 from .errors import InputError
@@ -258,9 +259,13 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     options = options or PredictOptions()
     device = resolve_device(options.device)
     options = replace(options, precision=resolve_precision(options.precision, device))
-    if ((options.chunk is not None and options.chunk < 1) or options.window < 1 or options.min_frames < 1
-            or options.merge_gap < 0):
-        raise InputError("chunk, window and min-frames must be >= 1, merge-gap >= 0")
+    for name, value, least in (("chunk", options.chunk, 1), ("window", options.window, 1),
+                               ("min-frames", options.min_frames, 1), ("merge-gap", options.merge_gap, 0)):
+        if value is not None and value < least:
+            raise InputError(f"--{name} must be >= {least}, got {value}")
+    if not 0.0 <= options.threshold <= 1.0:  # (NaN fails too)
+        raise InputError(f"--threshold is a score in [0, 1], got {options.threshold}")
+    videos = expand_videos(videos)
     model, meta = build_model_from_checkpoint(checkpoint)
     meta["_path"] = str(checkpoint)
     check_normalisation(meta, checkpoint)
@@ -319,6 +324,30 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     report.files.append(str(atomic_write(out / "summary.json",
                                          lambda tmp: tmp.write_text(json.dumps(summary, indent=1) + "\n"))))
     return report
+
+
+def expand_videos(videos: Sequence[str | os.PathLike]) -> list[Path]:
+    """The videos the command line names: a folder of video (or ``.npy``) files stands for the
+    files in it, sorted; a folder of frame images is one video; a pattern that names no file
+    (``'clips/*.mp4'``, quoted, or on a shell that does not expand it) stands for its matches."""
+    out: list[Path] = []
+    for v in videos:
+        path = Path(v)
+        if not path.exists() and glob.has_magic(str(v)):
+            matches = sorted(glob.glob(str(v)))
+            if matches:
+                out.extend(Path(m) for m in matches)
+                continue
+        if path.is_dir():
+            files = [p for p in sorted(path.iterdir()) if p.is_file()]
+            if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
+                inside = [p for p in files if p.suffix.lower() in (*VIDEO_EXTENSIONS, ".npy")]
+                if inside:
+                    log.info("%s: %d files to predict", path, len(inside))
+                    out.extend(inside)
+                    continue
+        out.append(path)
+    return out
 
 
 def _jsonable(obj) -> dict:

@@ -219,6 +219,40 @@ def test_same_file_name_twice_is_a_bad_input_not_an_overwrite(work, tmp_path, ca
     assert [v["error"] is None for v in summary["videos"]] == [True, False, False]  # the first one ran
 
 
+def test_a_folder_of_videos_or_a_quoted_pattern_stands_for_its_videos(work, tmp_path, capsys):
+    # found by a new-user review: `predict videos/` said the folder had "no frame images"
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("clip_b.mp4", "clip_a.mp4"):
+        (folder / name).write_bytes((work / name).read_bytes())
+    (folder / "notes.txt").write_text("not a video")
+    for given in (str(folder), str(folder / "clip_*.mp4")):
+        out = tmp_path / f"out_{len(given)}"
+        assert main(["predict", given, "--checkpoint", str(work / "model.pt"), "--out", str(out), "--no-progress",
+                     "--no-timeline"]) == 0
+        summary = json.loads((out / "summary.json").read_text())
+        assert [Path(v["path"]).name for v in summary["videos"]] == ["clip_a.mp4", "clip_b.mp4"]
+        last = capsys.readouterr().out.strip().splitlines()[-1]
+        assert last.startswith(f"wrote {out}/<video>.scores.csv|.scores.json|.segments.json; ")  # no timelines
+    frames = tmp_path / "frames"  # a folder of images stays one video
+    frames.mkdir()
+    (frames / "00001.jpg").write_bytes(b"")
+    from tan_video.predict import expand_videos
+
+    assert expand_videos([frames, folder / "clip_a.mp4"]) == [frames, folder / "clip_a.mp4"]
+    assert expand_videos([str(tmp_path / "none_*.mp4")]) == [tmp_path / "none_*.mp4"]  # (then: no such video)
+
+
+def test_predict_options_out_of_range_are_one_line_naming_the_option(work, tmp_path, capsys):
+    for option, value, message in (("--min-frames", "0", "--min-frames must be >= 1, got 0"),
+                                   ("--merge-gap", "-1", "--merge-gap must be >= 0, got -1"),
+                                   ("--threshold", "1.5", "--threshold is a score in [0, 1], got 1.5"),
+                                   ("--threshold", "nan", "--threshold is a score in [0, 1], got nan")):
+        assert main(["predict", str(work / "clip_a.mp4"), "--checkpoint", str(work / "model.pt"), "--out",
+                     str(tmp_path / "out"), option, value]) == 2
+        assert capsys.readouterr().err.strip() == f"tan-video: error: {message}"
+
+
 def test_checkpoint_of_another_architecture_is_one_clear_error(work, tmp_path, capsys):
     save_model_file(tmp_path / "m3d.pt", tv.create_model("tiny_3d", num_classes=3), META)
     payload = torch.load(tmp_path / "m3d.pt", weights_only=True)
