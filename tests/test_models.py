@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -556,6 +557,23 @@ def test_imagenet_weights_download_by_url_with_hash_check(tmp_path, monkeypatch)
 
 
 # -- registry and arguments ---------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["tan_tiny", "tiny_2d_lstm", "tiny_3d"])
+def test_a_wrong_clip_is_one_message_saying_what_was_given(name):
+    # found by a new-user review: frames as read_video returns them, uint8 or numpy gave errors
+    # from deep inside a layer ("expected input[64, 8, 64, 3] to have 3 channels")
+    m = tv.create_model(name, num_classes=5).eval()
+    cases = [(torch.rand(1, 8, 32, 32, 3), ValueError, r"got float32 \(1, 8, 32, 32, 3\).*x.permute\(0, 4, 1, 2, 3\)"),
+             (torch.zeros(1, 3, 8, 32, 32, dtype=torch.uint8), ValueError, r"got uint8 .*transforms.normalize"),
+             (np.zeros((1, 3, 8, 32, 32), np.float32), TypeError, r"got numpy.ndarray .*torch.from_numpy"),
+             (torch.rand(1, 3, 8, 32, 32, dtype=torch.float64), ValueError, r"got float64 .*x.float\(\)"),
+             (torch.rand(1, 3, 0, 32, 32), ValueError, "no frames"),
+             (torch.rand(3, 8, 32, 32), ValueError, r"expected a clip \(B, 3, T, H, W\), got float32 \(3, 8, 32, 32\)")]
+    for x, kind, message in cases:
+        with pytest.raises(kind, match=message):
+            m(x)
+    assert m(torch.rand(1, 3, 8, 32, 32)).shape == (1, 8, 5)
+
+
 def test_registry_errors_are_clear():
     with pytest.raises(InputError, match="unknown model 'tan_r18'.*tan_r50"):
         tv.create_model("tan_r18")

@@ -14,7 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .registry import register_model
-from .tan import DEPTHS, TAN, TINY_LAYERS, TINY_SHAPE, TINY_STEM_KERNEL, TINY_STEM_POOL, BasicBlock, Bottleneck, fold_batchnorm, init_2d
+from .tan import DEPTHS, TAN, TINY_LAYERS, TINY_SHAPE, TINY_STEM_KERNEL, TINY_STEM_POOL, BasicBlock, Bottleneck, check_clip, fold_batchnorm, init_2d
 from .weights import IMAGENET_RESNET
 
 
@@ -161,6 +161,7 @@ class ResNet3D(nn.Module):
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Clip ``(B, 3, T, H, W)`` -> features ``(B, T', C)`` at the reduced rate ``T' = ceil(T/8)``."""
+        check_clip(x)
         if self.conv1.weight.is_contiguous(memory_format=torch.channels_last_3d):
             x = x.contiguous(memory_format=torch.channels_last_3d)
         y = self.maxpool(self.relu(self.bn1(self.conv1(x))))

@@ -43,6 +43,28 @@ def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1, bias=False)
 
 
+def check_clip(x) -> None:
+    """What a video model's ``forward`` takes: a float tensor ``(B, 3, T, H, W)``, ImageNet-normalised
+    (``tan_video.data.transforms.normalize`` turns uint8 frames into one). A wrong input is one
+    message saying what was given and how to fix it, not an error from deep inside a layer."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor clip (B, 3, T, H, W), got {type(x).__module__}.{type(x).__name__} "
+                        "(torch.from_numpy(frames) for an array)")
+    got = f"{str(x.dtype).replace('torch.', '')} {tuple(x.shape)}"
+    if x.dim() != 5:
+        raise ValueError(f"expected a clip (B, 3, T, H, W), got {got}")
+    if x.shape[1] != 3:
+        hint = (": frames as read_video returns them are (T, H, W, 3); x.permute(0, 4, 1, 2, 3) makes a clip of "
+                "a batch of them" if x.shape[-1] == 3 else "")
+        raise ValueError(f"expected a clip (B, 3, T, H, W) with 3 colour channels in dim 1, got {got}{hint}")
+    if not x.is_floating_point():
+        raise ValueError(f"expected float frames, ImageNet-normalised, got {got}: "
+                         "tan_video.data.transforms.normalize(clip) converts uint8 frames")
+    if x.dtype == torch.float64:
+        raise ValueError(f"expected float32 (or bf16/fp16) frames, got {got}: x.float()")
+    if x.shape[2] == 0:
+        raise ValueError(f"the clip has no frames: {got}")
+
 class Bottleneck(nn.Module):
     """ResNet v1.5 bottleneck, per frame: 1x1 -> 3x3 (stride here) -> 1x1 (x4), plus shortcut.
 
@@ -510,8 +532,7 @@ class TAN(nn.Module):
     # -- forward ----------------------------------------------------------------------------
     def _frames(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 3, T, H, W) -> (B*T, 3, H, W)`` in the memory format the weights use."""
-        if x.dim() != 5:
-            raise ValueError(f"expected a clip (B, 3, T, H, W), got shape {tuple(x.shape)}")
+        check_clip(x)
         frames = x.transpose(1, 2).flatten(0, 1)
         if isinstance(self.conv1, PackedConv2d) or self.conv1.weight.is_contiguous(memory_format=torch.channels_last):
             frames = frames.contiguous(memory_format=torch.channels_last)
