@@ -57,6 +57,17 @@ def test_charades_csv_subset_from_file_name(tmp_path):
     assert read_annotations(write(tmp_path / "mine.csv", body))[0].subset is None
 
 
+def test_a_spreadsheets_csv_and_json_read_as_written(tmp_path):
+    # found by a new-user review: Excel's "CSV UTF-8" starts with a byte-order mark, and a header
+    # typed "id, actions, length" has spaces; both were "header lacks column(s)"
+    rows = "id, actions, length\nv1 ,\"c001 1.0 2.0;c002 0.5 1.5\", 4.0\n"
+    (tmp_path / "bom_train.csv").write_bytes(b"\xef\xbb\xbf" + rows.encode())
+    a = read_annotations(tmp_path / "bom_train.csv", class_base=0)
+    assert [(x.video_id, x.duration, x.segments) for x in a] == [("v1", 4.0, [(1, 1.0, 2.0), (2, 0.5, 1.5)])]
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + b'{"v1": {"duration": 3, "actions": [[0, 0.5, 1.0]]}}')
+    assert read_annotations(tmp_path / "bom.json")[0].segments == [(0, 0.5, 1.0)]
+
+
 def test_charades_csv_columns_by_name_and_multiline_quoted_fields(tmp_path):
     # Columns in another order, extra ones, a description spanning two physical lines: the
     # error line number must still be the record's first line.

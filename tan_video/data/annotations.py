@@ -290,7 +290,7 @@ def _check_unique(names: list[str], lines: list[int], path: Path) -> None:
 def read_text_lines(path: Path, what: str = "file") -> list[str]:
     """The lines of a UTF-8 text file; any failure is an InputError naming the file (and ``what`` it is)."""
     try:
-        return path.read_text(encoding="utf-8").splitlines()
+        return path.read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
         raise InputError(f"no such {what}", path=path) from None
     except IsADirectoryError:
@@ -384,7 +384,7 @@ def _detect(path: Path) -> tuple[str, Any]:
         return "multithumos_txt", None
     if path.suffix.lower() == ".csv":
         try:
-            with open(path, newline="", encoding="utf-8") as f:
+            with open(path, newline="", encoding="utf-8-sig") as f:
                 header = next(csv.reader(f), [])
         except (UnicodeDecodeError, csv.Error, OSError) as e:
             raise InputError(f"unreadable CSV header: {e}", path=path, line=1) from None
@@ -412,9 +412,9 @@ def _read_charades_csv(path: Path, class_base: int, names: list[str] | None,
         subset = _subset_from_name(path)
     out = _Collector(path)
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            header = reader.fieldnames or []
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f, skipinitialspace=True)  # ("id, actions, length" as spreadsheets write it)
+            header = reader.fieldnames = [h.strip() for h in reader.fieldnames or []]
             missing = [c for c in ("id", "actions", "length") if c not in header]
             if missing:
                 raise InputError(f"Charades CSV header lacks column(s) {', '.join(missing)}", path=path, line=1)
@@ -473,7 +473,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _load_json(path: Path) -> Any:
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             return json.load(f, object_pairs_hook=_no_duplicates)
     except FileNotFoundError:
         raise InputError("no such file", path=path) from None
