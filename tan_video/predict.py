@@ -235,7 +235,7 @@ def _score_features(model: nn.Module, path: Path, meta: dict, options: PredictOp
     ``--fps``, else the file's folder's ``manifest.json``, else the rate the model was trained on."""
     import torch
 
-    from .data.features import read_features, read_manifest
+    from .data.features import finite_features, read_features, read_manifest
 
     if path.suffix != ".npy":
         raise InputError("this model reads per-frame features: give .npy feature files (tan-video extract)", path=path)
@@ -244,7 +244,7 @@ def _score_features(model: nn.Module, path: Path, meta: dict, options: PredictOp
     if not fps:
         raise InputError("the features' rate is unknown (no manifest.json beside the file, none in the checkpoint): "
                          "give --fps (features per second)", path=path)
-    feats = torch.from_numpy(np.array(arr, dtype=np.float32))
+    feats = torch.from_numpy(finite_features(np.array(arr, dtype=np.float32), path))
     logits = predict_logits(model, feats, chunk=options.chunk, precision=options.precision)
     return np.arange(len(arr), dtype=np.float64) / float(fps), logits.numpy(), float(fps)
 

@@ -69,6 +69,24 @@ def _folder(tmp_path: Path, videos: dict[str, int], dim: int = 6, manifest: dict
     return tmp_path
 
 
+def test_nan_or_inf_in_a_feature_file_names_the_file_and_row(tmp_path):
+    # found by a new-user review: a NaN in a file was reported as a diverged training ("try a lower
+    # train.lr") or as the checkpoint's NaN scores
+    anns = [VideoAnnotation("v", 5.0, [(1, 1.0, 2.0)], "training")]
+    _folder(tmp_path, {"v": 10})
+    arr = np.load(tmp_path / "v.npy")
+    arr[3, 2], arr[7, 0] = np.nan, np.inf
+    np.save(tmp_path / "v.npy", arr)
+    with pytest.raises(InputError, match=r"v.npy: 2 NaN or inf value\(s\) in the features, first in row 3"):
+        FeatureVideoDataset(anns, tmp_path, num_classes=3)[0]
+    ds = FeatureClipDataset(anns, tmp_path, num_classes=3, clip_frames=10)
+    with pytest.raises(InputError, match="v.npy: .* first in row 3"):
+        ds[(0, 1)]
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object))
+    with pytest.raises(InputError, match=r"obj.npy: not a readable .npy array \([^()]*objects[^()]*\)$"):  # one line
+        read_features(tmp_path / "obj.npy")
+
+
 def test_targets_follow_the_time_of_each_feature(tmp_path):
     ann = VideoAnnotation("v", 5.0, [(1, 1.0, 2.0)], "testing")
     _folder(tmp_path, {"v": 10})

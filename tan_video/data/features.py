@@ -43,7 +43,8 @@ def read_features(path: str | os.PathLike, dim: int | None = None) -> np.ndarray
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise InputError(f"not a readable .npy array ({str(e).splitlines()[0][:100]})", path=path) from None
+        first = str(e).splitlines()[0].split(". ")[0].rstrip(".")  # numpy's first sentence is the reason
+        raise InputError(f"not a readable .npy array ({first[:100]})", path=path) from None
     if arr.ndim == 4 and arr.shape[1:3] == (1, 1):
         arr = arr.reshape(arr.shape[0], arr.shape[3])
     if arr.ndim != 2:
@@ -56,6 +57,18 @@ def read_features(path: str | os.PathLike, dim: int | None = None) -> np.ndarray
         raise InputError(f"features of dimension {arr.shape[1]}, expected {dim} (the folder's first file or the "
                          "model's in_dim)", path=path)
     return arr
+
+
+def finite_features(feats: np.ndarray, path: str | os.PathLike, first_row: int = 0) -> np.ndarray:
+    """``feats`` (rows ``first_row...`` of the file at ``path``), or an InputError naming the file
+    and the first row holding NaN or inf: such a file would otherwise surface as a diverged
+    training or a model's NaN scores, blamed on the learning rate or the checkpoint."""
+    bad = ~np.isfinite(feats)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(axis=1))
+        raise InputError(f"{int(bad.sum())} NaN or inf value(s) in the features, first in row {first_row + rows[0]}",
+                         path=path)
+    return feats
 
 
 def feature_times(n: int, duration: float, fps: float | None = None) -> np.ndarray:
@@ -163,6 +176,7 @@ class FeatureClipDataset(_FeatureBase):
         n = len(arr)
         s = self.sampler(n, generator)
         feats = np.array(arr[s:s + self.clip_frames], dtype=np.float32)  # a copy: the map is read-only
+        finite_features(feats, self.features.path(ann.video_id), s)
         times = self.features.times(n, ann)[s:s + self.clip_frames]
         self._padding.count(ann.video_id, len(feats), self.clip_frames)
         feats, times = pad_to(feats, times, self.clip_frames)
@@ -182,11 +196,12 @@ class FeatureVideoDataset(_FeatureBase):
         ann = self.annotations[index]
         arr = self.features.load(ann.video_id)
         times = self.features.times(len(arr), ann)
-        return {"frames": torch.from_numpy(np.array(arr, dtype=np.float32)),
+        feats = finite_features(np.array(arr, dtype=np.float32), self.features.path(ann.video_id))
+        return {"frames": torch.from_numpy(feats),
                 "targets": torch.from_numpy(dense_targets(ann, times, self.num_classes)),
                 "times": torch.from_numpy(times), "video_id": ann.video_id, "duration": float(ann.duration),
                 "annotation": ann}
 
 
-__all__ = ["MANIFEST", "read_features", "feature_times", "read_manifest", "FeatureFolder", "FeatureClipDataset",
+__all__ = ["MANIFEST", "read_features", "finite_features", "feature_times", "read_manifest", "FeatureFolder", "FeatureClipDataset",
            "FeatureVideoDataset"]
