@@ -183,7 +183,7 @@ def _cmd_predict(args) -> int:
 
     bound_heap_growth()  # this process streams long videos: keep its memory flat (see the docstring)
 
-    options = PredictOptions(fps=args.fps, threshold=args.threshold, min_frames=args.min_frames,
+    options = PredictOptions(fps=args.fps, native_fps=args.native_fps, threshold=args.threshold, min_frames=args.min_frames,
                              merge_gap=args.merge_gap, annotations=args.annotations, format=args.format,
                              class_base=args.class_base, proposals=args.proposals, top_k=args.top_k,
                              precision=args.precision, device=args.device, chunk=args.chunk, window=args.window,
@@ -332,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--checkpoint", required=True, help="model.pt or a Lightning .ckpt written by train")
     pr.add_argument("--out", default="predictions", help="output folder (default: predictions/)")
     pr.add_argument("--fps", type=float, default=None, help="sampling rate (default: the checkpoint's)")
+    pr.add_argument("--native-fps", type=float, default=None,
+                    help="frame rate of folders of extracted frames (default: the checkpoint's data.native_fps, 24)")
     pr.add_argument("--threshold", type=float, default=0.5, help="segments: a frame is on when score >= X")
     pr.add_argument("--min-frames", type=int, default=1, help="segments: drop runs shorter than N frames")
     pr.add_argument("--merge-gap", type=int, default=0, help="segments: merge runs at most N off frames apart")

@@ -47,6 +47,8 @@ class PredictOptions:
     """Everything ``tan-video predict`` takes besides the videos, checkpoint and output folder.
 
     fps: sampling rate; None: the checkpoint's (what the model was trained at).
+    native_fps: the frame rate of folders of extracted frames; None: the checkpoint's (its
+        ``data.native_fps``, 24 for Charades).
     threshold, min_frames, merge_gap: the segments rule (:func:`scores_to_segments`).
     annotations, format, class_base: ground truth for the timeline (matched by file stem).
     proposals: ActivityNet-style proposals JSON -> ``detections.json`` (paper's scoring).
@@ -61,6 +63,7 @@ class PredictOptions:
     """
 
     fps: float | None = None
+    native_fps: float | None = None
     threshold: float = 0.5
     min_frames: int = 1
     merge_gap: int = 0
@@ -181,6 +184,8 @@ def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, 
         video_duration = 0.0
     else:
         info = video_info(path, native_fps=prep.native_fps, rotation=False)
+        if path.is_dir():
+            log.info("%s: a folder of frames, taken as %g FPS (--native-fps)", path, prep.native_fps)
         video_duration, fps = info.duration, prep.fps
         expected = max(1, math.ceil(info.duration * prep.fps)) if info.duration > 0 else None
         bar = None
@@ -269,7 +274,9 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     model, meta = build_model_from_checkpoint(checkpoint)
     meta["_path"] = str(checkpoint)
     check_normalisation(meta, checkpoint)
-    prep = Preprocess.from_meta(meta, options.fps)
+    if options.native_fps is not None and not options.native_fps > 0:
+        raise InputError(f"--native-fps must be positive, got {options.native_fps}")
+    prep = Preprocess.from_meta(meta, options.fps, options.native_fps)
     if takes_features(model):
         pass  # the features' rate: per file (_score_features)
     elif options.fps is not None and meta.get("fps") and abs(float(meta["fps"]) - prep.fps) > 1e-9:

@@ -243,6 +243,25 @@ def test_a_folder_of_videos_or_a_quoted_pattern_stands_for_its_videos(work, tmp_
     assert expand_videos([str(tmp_path / "none_*.mp4")]) == [tmp_path / "none_*.mp4"]  # (then: no such video)
 
 
+def test_the_frame_rate_of_a_frame_folder_can_be_given(work, tmp_path, capsys):
+    # found by a new-user review: 32 frames shot at 8 FPS were read as 1.3 s at the checkpoint's 24
+    from PIL import Image
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(moving_square(32)):
+        Image.fromarray(frame).save(folder / f"{i + 1:05d}.jpg")
+    frames = {}
+    for extra in ([], ["--native-fps", "8"]):
+        out = tmp_path / f"out{len(extra)}"
+        assert main(["predict", str(folder), "--checkpoint", str(work / "model.pt"), "--out", str(out),
+                     "--no-progress", "--no-timeline", *extra]) == 0
+        frames[len(extra)] = json.loads((out / "summary.json").read_text())["videos"][0]["frames"]
+        assert "a folder of frames, taken as" in capsys.readouterr().err
+    assert frames == {0: 11, 2: 32}  # 32 / 24 s at 8 FPS, then every frame
+    assert main(["predict", str(folder), "--checkpoint", str(work / "model.pt"), "--native-fps", "0"]) == 2
+
+
 def test_predict_options_out_of_range_are_one_line_naming_the_option(work, tmp_path, capsys):
     for option, value, message in (("--min-frames", "0", "--min-frames must be >= 1, got 0"),
                                    ("--merge-gap", "-1", "--merge-gap must be >= 0, got -1"),
