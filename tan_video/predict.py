@@ -183,6 +183,9 @@ def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, 
         times, logits, fps = _score_features(model, path, meta, options)
         video_duration = 0.0
     else:
+        if path.suffix.lower() == ".npy":
+            raise InputError("a feature file, but this checkpoint's model reads video frames (a model trained on "
+                             "features, e.g. ta_head, reads .npy files)", path=path)
         info = video_info(path, native_fps=prep.native_fps, rotation=False)
         if path.is_dir():
             log.info("%s: a folder of frames, taken as %g FPS (--native-fps)", path, prep.native_fps)
@@ -225,7 +228,8 @@ def predict_one(model: nn.Module, meta: dict, path: Path, name: str, out: Path, 
         rows["prediction"] = scores
         title = f"{name}: per-frame scores at {fps:g} FPS"
         files.append(atomic_write(out / f"{name}.timeline.png",
-                                  lambda tmp: plot_timeline(tmp, times, class_names, rows, title=title)))
+                                  lambda tmp: plot_timeline(tmp, times, class_names, rows, title=title,
+                                                            threshold=options.threshold)))
     mean = scores.mean(axis=0)
     top = [(class_names[c], float(mean[c])) for c in np.argsort(-mean)[:3]]
     result = VideoResult(str(path), name, frames=len(times), duration=duration, seconds=seconds,

@@ -532,6 +532,9 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None, overwrite: bool = Fa
     if t.log_samples:
         cbs.append(SampleLog(out / "logs"))
     has_val = bool(dm.test_anns) and t.mode != "single_label"
+    if not has_val and t.mode != "single_label":
+        log.warning("%s: no videos with subset 'testing' or 'validation' (nor data.test_annotations): trained without "
+                    "evaluation, no metrics.json", cfg.data.annotations)
     trainer = L.Trainer(
         max_epochs=t.epochs, max_steps=t.max_steps, precision=precision, accumulate_grad_batches=t.accumulate,
         accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes, strategy=t.strategy,

@@ -31,20 +31,21 @@ def _save(plt, fig, path: str | Path) -> Path:
 
 def plot_timeline(path: str | Path, times: np.ndarray, class_names: Sequence[str],
                   rows: Mapping[str, np.ndarray], classes: Sequence[int] | None = None,
-                  title: str = "") -> Path:
+                  title: str = "", threshold: float = 0.5) -> Path:
     """One panel per row (ground truth first, then each model), classes x time, shade = score.
 
     Args:
         times: ``(T,)`` sample times in seconds.
         rows: name -> ``(T, K)`` scores in [0, 1] (ground truth as 0/1).
-        classes: which class indices to show (default: those any row scores above 0.5).
+        classes: which class indices to show (default: those any row scores at or above
+            ``threshold``, the segments rule's, so that every class with a segment is drawn).
     """
     plt = _pyplot()
     arrays = {name: np.asarray(a, dtype=np.float32) for name, a in rows.items()}
     if classes is None:
         hit = np.zeros(len(class_names), dtype=bool)
         for a in arrays.values():
-            hit |= a.max(axis=0) > 0.5
+            hit |= a.max(axis=0) >= threshold
         classes = np.flatnonzero(hit) if hit.any() else np.arange(len(class_names))
     classes = list(classes)
     height = 0.9 + 0.22 * len(classes)

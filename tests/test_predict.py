@@ -262,6 +262,13 @@ def test_the_frame_rate_of_a_frame_folder_can_be_given(work, tmp_path, capsys):
     assert main(["predict", str(folder), "--checkpoint", str(work / "model.pt"), "--native-fps", "0"]) == 2
 
 
+def test_a_feature_file_given_to_a_video_model_says_so(work, tmp_path, capsys):
+    np.save(tmp_path / "feats.npy", np.zeros((10, 8), np.float32))
+    assert main(["predict", str(tmp_path / "feats.npy"), "--checkpoint", str(work / "model.pt"), "--out",
+                 str(tmp_path / "out"), "--no-progress"]) == 2
+    assert "feats.npy: a feature file, but this checkpoint's model reads video frames" in capsys.readouterr().err
+
+
 def test_predict_options_out_of_range_are_one_line_naming_the_option(work, tmp_path, capsys):
     for option, value, message in (("--min-frames", "0", "--min-frames must be >= 1, got 0"),
                                    ("--merge-gap", "-1", "--merge-gap must be >= 0, got -1"),
