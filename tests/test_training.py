@@ -182,10 +182,10 @@ def again_if_the_first_part_differs(experiment, reference: dict, attempts: int =
     matched is returned as it ended: a wrong resume fails there.
 
     Why a first part may differ: measured on the 2-core AVX-512 machine, 3 of 226 kill-and-resume
-    runs, and about 1 in 11 training processes started under load, took another, repeatable path
-    from Adam's first step (docs/training.md, "Resuming"); the training now calls MKL's vector
-    math once before its first step (``training.init_vector_math``), which this guard keeps
-    honest: each repeat is a warning."""
+    runs, and 8 of 69 training processes (most of them beside a busy core), took another,
+    repeatable path from Adam's first step (docs/training.md, "Resuming"); since training calls
+    MKL's vector math once before its first step (``training.init_vector_math``) 0 of 56 did.
+    This guard stays for what is not yet known: each repeat is a warning."""
     for attempt in range(attempts):
         result, first_part = experiment(attempt)
         differ = sorted(s for s, loss in first_part.items() if reference["losses"].get(s) != loss)
