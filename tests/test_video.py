@@ -245,6 +245,7 @@ def test_a_whole_matroska_file_starting_late_is_not_truncated(tmp_path):
         c.mux(s.encode())
     frames, times = read_video(path, fps=8)
     assert len(times) == 32 and times[0] == 0.0  # time 0 is the video stream's start
+    assert video_info(path).duration == pytest.approx(4.0)  # not the 9 s the header states
     data = path.read_bytes()
     (tmp_path / "late_cut.mkv").write_bytes(data[: len(data) // 2])
     with pytest.raises(InputError, match="late_cut.mkv: truncated"):
