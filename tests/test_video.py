@@ -252,6 +252,30 @@ def test_a_whole_matroska_file_starting_late_is_not_truncated(tmp_path):
         read_video(tmp_path / "late_cut.mkv", fps=8)
 
 
+def test_a_video_starting_after_its_audio_is_warned_about_once(tmp_path, caplog):
+    path = tmp_path / "late_video.mp4"
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=8)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream("aac", rate=16000)
+        for i in range(16):  # video from 1 s
+            f = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            f.pts, f.time_base = 1000 + 125 * i, Fraction(1, 1000)
+            c.mux(v.encode(f))
+        c.mux(v.encode())
+        for k in range(0, 3 * 16000, 1024):  # audio from 0 s
+            fr = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            fr.sample_rate, fr.pts = 16000, k
+            c.mux(a.encode(fr))
+        c.mux(a.encode())
+    with caplog.at_level("WARNING", logger="tan_video.data.video"):
+        frames, times = read_video(path, fps=4)
+        read_video(path, fps=4)
+    assert times[0] == 0.0 and len(times) == 8  # time 0 is the first frame
+    late = [r.getMessage() for r in caplog.records if "after the file's first stream" in r.getMessage()]
+    assert len(late) == 1 and "late_video.mp4: the video starts 1.0" in late[0]
+
+
 def test_corrupt_stream_data(videos, tmp_path):
     # Keep the container intact but overwrite the coded frames with noise.
     data = bytearray(Path(videos["long"]).read_bytes())

@@ -30,6 +30,7 @@ truncated data, no decodable frame) raises :class:`tan_video.errors.InputError` 
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import re
@@ -45,6 +46,8 @@ import numpy as np
 
 from .defaults import DEFAULT_FPS, NATIVE_FPS
 from ..errors import InputError
+
+log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".webm", ".mkv", ".avi", ".mov", ".m4v", ".mpg", ".mpeg",
                                      ".wmv", ".flv", ".3gp", ".ts", ".ogv")
@@ -187,7 +190,27 @@ def open_video(path: Path):
         kinds = sorted({s.type for s in container.streams}) or ["none"]
         container.close()
         raise InputError(f"no video stream (streams: {', '.join(kinds)})", path=path)
+    _warn_late_video(container, path)
     return container
+
+
+_LATE_WARNED: set[str] = set()
+
+
+def _warn_late_video(container, path: Path) -> None:
+    """Once per file and process: the video stream starts well after the file's first stream (an
+    audio track from 0 s, the first frame at 1 s). Time 0 here is the first frame; a player,
+    where annotations are made, counts from the file's start, so its times are later by that much."""
+    v = container.streams.video[0]
+    starts = [float(s.start_time * s.time_base) for s in container.streams if s.start_time is not None and s.time_base]
+    if v.start_time is None or not v.time_base or len(starts) < 2 or str(path) in _LATE_WARNED:
+        return
+    late = float(v.start_time * v.time_base) - min(starts)
+    if late > 0.1:
+        _LATE_WARNED.add(str(path))
+        log.warning("%s: the video starts %.2f s after the file's first stream (its audio?): times here count from the "
+                    "first frame, a player's from the file's start, so annotations made in a player are %.2f s "
+                    "later than these times", path, late, late)
 
 
 def _reason(e: BaseException) -> str:
