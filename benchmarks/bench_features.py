@@ -67,7 +67,7 @@ def main() -> None:
     from tan_video.training import fit
 
     t1 = time.perf_counter()
-    run = fit(cfg)
+    run = fit(cfg, overwrite=True)  # (its own scratch folder: a second run replaces the first)
     total_s = time.perf_counter() - t1
     peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     result = {"videos": args.videos, "features": frames, "dim": 1024, "dtype": args.dtype, "folder_gb": round(size / 1e9, 2),

@@ -32,6 +32,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities import rank_zero_only
 from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
@@ -207,7 +208,8 @@ class NonFiniteGuard(L.Callback):
         raise TrainingDiverged(
             f"{self.run}: training diverged at optimiser step {trainer.global_step + 1}: {what}; {kept}. Try a "
             f"lower train.lr (now {self.lr:g})"
-            + (f" or train.precision=32 (now {self.precision})" if self.precision != "32-true" else ""))
+            + (f" or train.precision=32 (now {self.precision})" if self.precision != "32-true" else "")
+            + ", with --overwrite to train again in the same folder")
 
 
 # -- the Lightning module -----------------------------------------------------------------------
@@ -485,25 +487,33 @@ def clear_run(out: Path) -> None:
     for name in EARLIER_RUN:
         target = Path(out) / name
         if target.is_dir():
-            shutil.rmtree(target)
+            shutil.rmtree(target, ignore_errors=True)
         else:
             target.unlink(missing_ok=True)
 
 
-def _claim_out_folder(out: Path, resume: bool, overwrite: bool) -> None:
-    earlier = [name for name in ("model.pt", "checkpoints") if (out / name).exists()]
+def _claim_out_folder(cfg: Config, out: Path, resume: bool, overwrite: bool) -> None:
+    """A ``train.out`` holding an earlier run (its ``model.pt`` or ``checkpoints/last.ckpt``) is
+    continued (``resume``), cleared (``overwrite``) or refused in one line."""
+    earlier = [name for name in ("model.pt", "checkpoints/last.ckpt") if (out / name).exists()]
     if not earlier or resume:
         return
     if not overwrite:
-        raise InputError(f"holds an earlier run ({', '.join(earlier)}): --resume continues it, --overwrite trains "
-                         "again from scratch in its place, or set train.out to a new folder", path=out)
-    if int(os.environ.get("RANK", "0")) == 0:  # (several processes: the first one clears)
+        hint = "--resume continues it, " if (out / "checkpoints" / "last.ckpt").exists() else ""
+        raise InputError(f"holds an earlier run ({', '.join(earlier)}): {hint}--overwrite trains again from scratch "
+                         "in its place, or set train.out to a new folder", path=out)
+    for source in (cfg.model.init_from, cfg.model.pretrained):
+        if source and source != "imagenet" and any(
+                Path(source).resolve().is_relative_to((out / name).resolve()) for name in EARLIER_RUN):
+            raise InputError(f"--overwrite would delete {source}, which this run starts from: copy it elsewhere "
+                             "first", path=out)
+    if rank_zero_only.rank == 0:  # (several processes, however launched: the first one clears)
         clear_run(out)
 
 
 def _fit(cfg: Config, resume: bool, callbacks: list | None, overwrite: bool = False) -> dict:
     out = Path(cfg.train.out)
-    _claim_out_folder(out, resume, overwrite)
+    _claim_out_folder(cfg, out, resume, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     save_config(cfg, out / "config.yaml")
     L.seed_everything(cfg.train.seed, workers=True, verbose=False)
@@ -528,7 +538,8 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None, overwrite: bool = Fa
     checkpoints = _checkpoint_callbacks(ckpt_dir, t.checkpoint_every_steps)
     precision = train_precision(t)
     guard = NonFiniteGuard(str(out), ckpt_dir, precision, t.lr)
-    cbs = [resume_state, guard, *checkpoints] + ([StepProgress(t.progress_label or out.name, t.log_every)] if t.progress else []) + (callbacks or [])
+    validating = _Validating()
+    cbs = [resume_state, guard, validating, *checkpoints] + ([StepProgress(t.progress_label or out.name, t.log_every)] if t.progress else []) + (callbacks or [])
     if t.log_samples:
         cbs.append(SampleLog(out / "logs"))
     has_val = bool(dm.test_anns) and t.mode != "single_label"
@@ -559,17 +570,19 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None, overwrite: bool = Fa
         # checkpoint folder of a resumed run is expected to exist
         warnings.filterwarnings("ignore", message=".*(ended before the epoch ended|Checkpoint directory .* exists).*")
         start = time.perf_counter()
-        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+        try:
+            trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+        except Exception:  # the last epoch's validation failed (a test video that fails to decode)
+            if validating.active and trainer.current_epoch >= t.epochs - 1:
+                _keep_trained_model(trainer, out, cfg, dm, module)
+            raise
         train_seconds = time.perf_counter() - start
         validated_last_epoch = t.val_every and t.epochs % t.val_every == 0 and module.last_metrics is not None
         if has_val and not validated_last_epoch:  # the metrics reported are always the final model's
             try:
                 trainer.validate(module, datamodule=dm, verbose=False)
-            except BaseException:  # (a test video that fails to decode): the trained model is kept
-                if trainer.is_global_zero:
-                    module.last_metrics = None
-                    save_model_file(out / "model.pt", module.model, _model_meta(cfg, dm, module))
-                    log.error("%s: training finished, its evaluation did not; the model is saved in model.pt", out)
+            except Exception:
+                _keep_trained_model(trainer, out, cfg, dm, module)
                 raise
     result = {"train_seconds": train_seconds, "global_step": trainer.global_step,
               "predictions": module.last_predictions}
@@ -579,6 +592,26 @@ def _fit(cfg: Config, resume: bool, callbacks: list | None, overwrite: bool = Fa
         if module.last_metrics:
             (out / "metrics.json").write_text(json.dumps(module.last_metrics, indent=2) + "\n")
     return result
+
+
+class _Validating(L.Callback):
+    """Whether a validation is running (``active``): a failure then leaves a trained model to keep."""
+
+    active = False
+
+    def on_validation_start(self, trainer, pl_module):
+        self.active = True
+
+    def on_validation_end(self, trainer, pl_module):
+        self.active = False
+
+
+def _keep_trained_model(trainer, out: Path, cfg: Config, dm: "TANDataModule", module) -> None:
+    """Training finished and its evaluation failed: save ``model.pt`` (without metrics) first."""
+    if trainer.is_global_zero:
+        module.last_metrics = None
+        save_model_file(out / "model.pt", module.model, _model_meta(cfg, dm, module))
+        log.error("%s: training finished, its evaluation did not; the model is saved in model.pt", out)
 
 
 def _model_meta(cfg: Config, dm: TANDataModule, module) -> dict:

@@ -313,7 +313,12 @@ def test_an_unreadable_video_stops_the_run_before_any_training(data, tmp_path, c
     assert err.startswith("tan-video: error: 2 of 18 annotated videos are not readable videos (first: ") and (
         "syn_train_00003.mp4: cannot open as a video" in err or "syn_test_00001.mp4: empty file" in err), err
     assert not (tmp_path / "run" / "checkpoints").exists()  # found before any step
-    assert main(["evaluate", "--config", str(cfg), "--checkpoint", str(tmp_path / "none.pt")]) == 2  # (no checkpoint)
+    save_model_file(tmp_path / "m.pt", tv.create_model("tan_tiny", num_classes=K),
+                    {"class_names": [c.name for c in synthetic.CLASSES], "fps": 8.0, "size": 32})
+    assert main(["evaluate", "--config", str(cfg), "--checkpoint", str(tmp_path / "m.pt"), "--no-progress",
+                 "--out", str(tmp_path / "eval")]) == 2  # before any video is scored
+    assert "1 of 6 annotated videos are not readable videos (first: " in capsys.readouterr().err
+    assert not (tmp_path / "eval" / "metrics.json").exists()
 
 
 def test_a_test_video_that_fails_to_decode_keeps_the_trained_model(data, tmp_path, capsys):
@@ -334,12 +339,14 @@ def test_a_test_video_that_fails_to_decode_keeps_the_trained_model(data, tmp_pat
     data_bytes = full.read_bytes()
     full.unlink()
     (mine / "videos" / "syn_test_00002.mkv").write_bytes(data_bytes[: len(data_bytes) // 2])
-    cfg = write_config(tmp_path / "cfg.yaml", mine, tmp_path / "run", epochs=1)
-    assert main(["train", "--config", str(cfg)]) == 2
-    err = capsys.readouterr().err
-    assert "syn_test_00002.mkv: truncated" in err.splitlines()[-1] and "saved in model.pt" in err
-    model, meta = tv.load_model(tmp_path / "run" / "model.pt")  # the trained model, without metrics
-    assert meta["metrics"] == {} and len(meta["class_names"]) == K
+    for val_every in (0, 1):  # the validation after training, and the last epoch's inside it
+        cfg = write_config(tmp_path / f"cfg{val_every}.yaml", mine, tmp_path / f"run{val_every}", epochs=1,
+                           val_every=val_every)
+        assert main(["train", "--config", str(cfg)]) == 2
+        err = capsys.readouterr().err
+        assert "syn_test_00002.mkv: truncated" in err.splitlines()[-1] and "saved in model.pt" in err
+        model, meta = tv.load_model(tmp_path / f"run{val_every}" / "model.pt")  # the trained model, no metrics
+        assert meta["metrics"] == {} and len(meta["class_names"]) == K
 
 
 def test_training_again_into_a_finished_run_needs_resume_or_overwrite(data, tmp_path, capsys):
@@ -349,8 +356,11 @@ def test_training_again_into_a_finished_run_needs_resume_or_overwrite(data, tmp_
     capsys.readouterr()
     assert main(["train", "--config", str(cfg), "train.lr=0.01"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "run: holds an earlier run (model.pt, checkpoints): --resume continues it, --overwrite" in err, err
+    assert "run: holds an earlier run (model.pt, checkpoints/last.ckpt): --resume continues it, --overwrite" in err, err
     assert (tmp_path / "run" / "model.pt").read_bytes() == first  # untouched
+    assert main(["train", "--config", str(cfg), "--overwrite", f"model.init_from={tmp_path / 'run' / 'model.pt'}"]) == 2
+    assert "--overwrite would delete" in capsys.readouterr().err  # the model this run would start from
+    assert (tmp_path / "run" / "model.pt").read_bytes() == first
     assert main(["train", "--config", str(cfg), "--resume", "--overwrite"]) == 2
     assert "choose one" in capsys.readouterr().err
     (tmp_path / "run" / "logs" / "stale.txt").write_text("from the first run")
