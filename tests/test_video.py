@@ -276,6 +276,29 @@ def test_a_video_starting_after_its_audio_is_warned_about_once(tmp_path, caplog)
     assert len(late) == 1 and "late_video.mp4: the video starts 1.0" in late[0]
 
 
+@pytest.mark.parametrize("late", [1.0, 6.0])
+def test_a_whole_matroska_file_with_audio_longer_than_its_video_is_not_truncated(tmp_path, late):
+    # found by a review: with the video 6 s after the audio, FFmpeg fills the video's duration
+    # in from the audio's end, and the file was called truncated
+    path = tmp_path / "av.mkv"
+    with av.open(str(path), "w", format="matroska") as c:
+        v = c.add_stream("libx264", rate=8)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream("aac", rate=16000)
+        for i in range(80):  # 10 s of video from `late`
+            f = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            f.pts, f.time_base = int(late * 1000) + 125 * i, Fraction(1, 1000)
+            c.mux(v.encode(f))
+        c.mux(v.encode())
+        for k in range(0, 20 * 16000, 1024):  # 20 s of audio from 0
+            fr = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            fr.sample_rate, fr.pts = 16000, k
+            c.mux(a.encode(fr))
+        c.mux(a.encode())
+    frames, times = read_video(path, fps=4)
+    assert len(times) >= 40
+
+
 def test_corrupt_stream_data(videos, tmp_path):
     # Keep the container intact but overwrite the coded frames with noise.
     data = bytearray(Path(videos["long"]).read_bytes())

@@ -12,7 +12,7 @@ from collections import Counter
 from ..errors import InputError
 from . import annotations as ann_io
 from .datasets import LabelListDataset, VideoResolver
-from .video import open_video
+from .video import _LATE_WARNED, LATE_VIDEO, open_video, video_lateness
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +82,25 @@ def check_videos(anns, videos, readable: bool = True) -> list:
         raise InputError(f"{len(missing)} of {len(anns)} annotated videos have no file or frame folder "
                          f"(first: {missing[0]})", path=videos)
     if readable:
-        bad = []
+        bad, late = [], []
         for path in paths:
             if not path.is_dir():
                 try:
-                    open_video(path).close()
+                    container = open_video(path, warn_late=False)
                 except InputError as e:
                     bad.append(str(e))
+                    continue
+                if video_lateness(container) > LATE_VIDEO:
+                    late.append((path, video_lateness(container)))
+                    _LATE_WARNED.add(str(path))  # said here, once for all
+                container.close()
         if bad:
             raise InputError(f"{len(bad)} of {len(paths)} annotated videos are not readable videos (first: {bad[0]}); "
                              "replace them, or remove them from the annotations")
+        if late:
+            log.warning("%d of %d videos start later than their audio (first: %s, by %.2f s): times count from each "
+                        "video's first frame, a player's from the file's start, so annotations made in a player are "
+                        "later by that much", len(late), len(paths), late[0][0], late[0][1])
     return paths
 
 

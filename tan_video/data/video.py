@@ -173,9 +173,14 @@ def _rotate(image: np.ndarray, rotation: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def open_video(path: Path):
+LATE_VIDEO = 0.1
+"""Seconds after the file's first stream from which a video stream's start is warned about."""
+
+
+def open_video(path: Path, warn_late: bool = True):
     """A PyAV container of a file with a video stream, or an InputError naming the file (missing,
-    a folder, empty, not a video, no video stream). Reads the header only."""
+    a folder, empty, not a video, no video stream). Reads the header only. ``warn_late``: warn,
+    once per file, when the video starts well after the file's first stream."""
     if not path.exists():
         raise InputError("no such video file", path=path)
     if path.is_dir():
@@ -190,23 +195,29 @@ def open_video(path: Path):
         kinds = sorted({s.type for s in container.streams}) or ["none"]
         container.close()
         raise InputError(f"no video stream (streams: {', '.join(kinds)})", path=path)
-    _warn_late_video(container, path)
+    if warn_late:
+        _warn_late_video(container, path)
     return container
 
 
 _LATE_WARNED: set[str] = set()
 
 
+def video_lateness(container) -> float:
+    """Seconds from the file's first stream (usually its audio) to its video stream's start."""
+    v = container.streams.video[0]
+    starts = [float(s.start_time * s.time_base) for s in container.streams if s.start_time is not None and s.time_base]
+    if v.start_time is None or not v.time_base or len(starts) < 2:
+        return 0.0
+    return float(v.start_time * v.time_base) - min(starts)
+
+
 def _warn_late_video(container, path: Path) -> None:
     """Once per file and process: the video stream starts well after the file's first stream (an
     audio track from 0 s, the first frame at 1 s). Time 0 here is the first frame; a player,
     where annotations are made, counts from the file's start, so its times are later by that much."""
-    v = container.streams.video[0]
-    starts = [float(s.start_time * s.time_base) for s in container.streams if s.start_time is not None and s.time_base]
-    if v.start_time is None or not v.time_base or len(starts) < 2 or str(path) in _LATE_WARNED:
-        return
-    late = float(v.start_time * v.time_base) - min(starts)
-    if late > 0.1:
+    late = video_lateness(container)
+    if late > LATE_VIDEO and str(path) not in _LATE_WARNED:
         _LATE_WARNED.add(str(path))
         log.warning("%s: the video starts %.2f s after the file's first stream (its audio?): times here count from the "
                     "first frame, a player's from the file's start, so annotations made in a player are %.2f s "
@@ -239,7 +250,7 @@ def video_info(path: str | os.PathLike, native_fps: float = NATIVE_FPS, rotation
         if stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)
         elif container.duration is not None:
-            duration = _container_length(container)
+            duration = _container_length(container, stream)
         else:
             duration = 0.0
         rate = stream.average_rate or stream.guessed_rate
@@ -423,31 +434,38 @@ def _decode(container, stream, path: Path, grid: _Grid, short_side: int | None,
     return np.stack(out_frames), np.asarray(out_times, dtype=np.float64)
 
 
-def _container_length(container) -> float:
+def _is_matroska(container) -> bool:
+    return "matroska" in (container.format.name or "")
+
+
+def _container_length(container, stream) -> float:
     """The container's duration in seconds. Matroska (and WebM) state the time of their end, so
-    a file whose frames start at 5 s says 5 s more than it holds (measured with PyAV's FFmpeg: an
-    .mkv of 4 s from 5 s reports 9 s, the same .mp4 4 s): its start is taken off."""
+    a file whose video starts at 5 s says 5 s more than it holds (measured with PyAV's FFmpeg: an
+    .mkv of 4 s from 5 s reports 9 s, the same .mp4 4 s): the video's start is taken off."""
     length = container.duration / av.time_base
-    if "matroska" in (container.format.name or "") and container.start_time:
-        length -= container.start_time / av.time_base
+    if _is_matroska(container):
+        if stream.start_time is not None and stream.time_base:
+            length -= float(stream.start_time * stream.time_base)
+        elif container.start_time:
+            length -= container.start_time / av.time_base
     return length
 
 
-def declared_duration(container, stream) -> float | None:
-    """The video's length as its header states it: the video stream's duration, else the
-    container's when the file holds no other stream (an audio track may outlast the video)."""
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None and len(container.streams) == 1:
-        return _container_length(container)
-    return None
+def _declared_matroska_length(container, stream) -> float | None:
+    """A video-only Matroska/WebM file's length as its header states it, else None. The other
+    containers report a cut file themselves (MP4: ``corrupt video data after ...``, or no index),
+    and with a second stream FFmpeg may fill the video's duration in from the audio's."""
+    if not _is_matroska(container) or len(container.streams) != 1 or container.duration is None:
+        return None
+    return _container_length(container, stream)
 
 
 def _check_complete(container, stream, path: Path, decoded_end: float) -> None:
     """A file whose frames stop well before the length its header declares is truncated (a
-    partial download or copy): an error, not a silently shorter video. Tolerance: 1 s or 5%.
-    (``decoded_end`` counts from the video stream's start, as the declared length does.)"""
-    declared = declared_duration(container, stream)
+    partial download or copy): an error, not a silently shorter video (FFmpeg reads a cut
+    Matroska file to its end without complaint). Tolerance: 1 s or 5%. ``decoded_end`` counts
+    from the video stream's start, as the declared length does."""
+    declared = _declared_matroska_length(container, stream)
     if declared is not None and decoded_end < declared - max(1.0, 0.05 * declared):
         raise InputError(f"truncated: its frames end at {decoded_end:.3f} s of the {declared:.3f} s its header "
                          "declares (a partial download or copy?)", path=path)
