@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -73,8 +74,10 @@ def _unreadable(path: Path, error: Exception) -> str:
         head = f.read(4)
     if head == b"PK\x03\x04":  # torch.save's zip archive
         if isinstance(error, pickle.UnpicklingError):
-            return ("holds pickled Python objects (a whole module saved with torch.save(model)?), which are not "
-                    "loaded: give model.pt or a .ckpt written by tan-video train")
+            refused = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+            what = f" ({refused.group(1)})" if refused else ""
+            return (f"holds pickled Python objects{what}, which are not loaded (a whole module saved with "
+                    "torch.save(model)?): give model.pt or a .ckpt written by tan-video train")
         if not zipfile.is_zipfile(path):
             return "truncated or damaged (its archive is incomplete): copy the checkpoint again"
         return f"not a readable checkpoint ({type(error).__name__}: {str(error).splitlines()[0][:120]})"

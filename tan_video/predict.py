@@ -278,7 +278,7 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
     model, meta = build_model_from_checkpoint(checkpoint)
     meta["_path"] = str(checkpoint)
     check_normalisation(meta, checkpoint)
-    if options.native_fps is not None and not options.native_fps > 0:
+    if options.native_fps is not None and not 0 < options.native_fps < math.inf:
         raise InputError(f"--native-fps must be positive, got {options.native_fps}")
     prep = Preprocess.from_meta(meta, options.fps, options.native_fps)
     if takes_features(model):
@@ -339,8 +339,9 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
 
 def expand_videos(videos: Sequence[str | os.PathLike]) -> list[Path]:
     """The videos the command line names: a folder of video (or ``.npy``) files stands for the
-    files in it, sorted; a folder of frame images is one video; a pattern that names no file
-    (``'clips/*.mp4'``, quoted, or on a shell that does not expand it) stands for its matches."""
+    files in it, sorted, and a folder of frame folders (Charades' ``Charades_v1_rgb/<id>/``) for
+    those; a folder of frame images is one video; a pattern that names no file (``'clips/*.mp4'``,
+    quoted, or on a shell that does not expand it) stands for its matches."""
     out: list[Path] = []
     for v in videos:
         path = Path(v)
@@ -353,6 +354,9 @@ def expand_videos(videos: Sequence[str | os.PathLike]) -> list[Path]:
             files = [p for p in sorted(path.iterdir()) if p.is_file()]
             if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
                 inside = [p for p in files if p.suffix.lower() in (*VIDEO_EXTENSIONS, ".npy")]
+                if not inside:  # a folder of frame folders
+                    inside = [d for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith(".")
+                              and any(f.suffix.lower() in IMAGE_EXTENSIONS for f in d.iterdir())]
                 if inside:
                     log.info("%s: %d files to predict", path, len(inside))
                     out.extend(inside)

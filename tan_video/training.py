@@ -471,7 +471,7 @@ def init_vector_math() -> None:
     """Call each of PyTorch's MKL-backed elementwise functions once, on one thread, before training.
 
     PyTorch runs them (``sqrt`` in Adam's step, ``exp``, ``tanh``, ...) through MKL's vector
-    math in chunks of 2048 elements, one chunk per thread. Measured on the 2-core AVX-512
+    math, split across the threads once a tensor has 2048 elements or more. Measured on the 2-core AVX-512
     machine: in about 1 of 8 training processes started under load, the *first* such ``sqrt``
     call (Adam's first step, on a 2352-element weight) returned half its elements, exactly the
     first thread's chunk, with a relative error up to 3e-4 instead of correctly rounded, and that

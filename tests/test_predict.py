@@ -240,6 +240,7 @@ def test_a_folder_of_videos_or_a_quoted_pattern_stands_for_its_videos(work, tmp_
     from tan_video.predict import expand_videos
 
     assert expand_videos([frames, folder / "clip_a.mp4"]) == [frames, folder / "clip_a.mp4"]
+    assert expand_videos([tmp_path]) == [frames]  # a folder of frame folders: each one a video
     assert expand_videos([str(tmp_path / "none_*.mp4")]) == [tmp_path / "none_*.mp4"]  # (then: no such video)
 
 

@@ -50,20 +50,22 @@ def check_clip(x) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor clip (B, 3, T, H, W), got {type(x).__module__}.{type(x).__name__} "
                         "(torch.from_numpy(frames) for an array)")
-    got = f"{str(x.dtype).replace('torch.', '')} {tuple(x.shape)}"
+    def got() -> str:
+        return f"{str(x.dtype).replace('torch.', '')} {tuple(x.shape)}"
+
     if x.dim() != 5:
-        raise ValueError(f"expected a clip (B, 3, T, H, W), got {got}")
+        raise ValueError(f"expected a clip (B, 3, T, H, W), got {got()}")
     if x.shape[1] != 3:
         hint = (": frames as read_video returns them are (T, H, W, 3); x.permute(0, 4, 1, 2, 3) makes a clip of "
                 "a batch of them" if x.shape[-1] == 3 else "")
-        raise ValueError(f"expected a clip (B, 3, T, H, W) with 3 colour channels in dim 1, got {got}{hint}")
+        raise ValueError(f"expected a clip (B, 3, T, H, W) with 3 colour channels in dim 1, got {got()}{hint}")
     if not x.is_floating_point():
-        raise ValueError(f"expected float frames, ImageNet-normalised, got {got}: "
+        raise ValueError(f"expected float frames, ImageNet-normalised, got {got()}: "
                          "tan_video.data.transforms.normalize(clip) converts uint8 frames")
     if x.dtype == torch.float64:
-        raise ValueError(f"expected float32 (or bf16/fp16) frames, got {got}: x.float()")
+        raise ValueError(f"expected float32 (or bf16/fp16) frames, got {got()}: x.float()")
     if x.shape[2] == 0:
-        raise ValueError(f"the clip has no frames: {got}")
+        raise ValueError(f"the clip has no frames: {got()}")
 
 class Bottleneck(nn.Module):
     """ResNet v1.5 bottleneck, per frame: 1x1 -> 3x3 (stride here) -> 1x1 (x4), plus shortcut.
