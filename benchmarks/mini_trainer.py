@@ -32,6 +32,7 @@ p.add_argument("--drop", type=float, default=None); p.add_argument("--bf16", typ
 p.add_argument("--seed", type=int, default=0); p.add_argument("--flip", type=int, default=1)
 p.add_argument("--evals", type=int, default=1); p.add_argument("--wd", type=float, default=0.0)
 p.add_argument("--opt", default="adam"); p.add_argument("--tag", default="")
+p.add_argument("--valid", type=int, default=0, help="loss only on the frames R or more from a clip's ends")
 a = p.parse_args()
 cache = Path(f"runs/mini_cache/frames_{a.dseed}_{a.size}.npz")
 cache.parent.mkdir(parents=True, exist_ok=True)
@@ -83,6 +84,8 @@ for step in range(a.steps):
     x = normalize(clip.permute(0, 4, 1, 2, 3))
     with torch.autocast("cpu", torch.bfloat16, enabled=bool(a.bf16)):
         logits = model(x).float()
+    if a.valid:  # the frames whose +-R context lies inside the clip (no padding in their receptive field)
+        logits, tgt = logits[:, a.valid:a.T - a.valid], tgt[:, a.valid:a.T - a.valid]
     loss = F.binary_cross_entropy_with_logits(logits, tgt, pos_weight=pw)
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); sched.step()
     if a.evals > 1 and (step + 1) % (a.steps // a.evals) == 0 and step + 1 < a.steps:
