@@ -283,3 +283,18 @@ def test_label_list_csv_errors(tmp_path):
     path.write_text("a.mp4,x\n")
     with pytest.raises(InputError, match="list.csv:1: label 'x' is not among"):
         LabelListDataset(path, classes=["y"])
+
+
+def test_an_id_with_two_video_files_is_warned_about(tmp_path, caplog):
+    # found by a new-user review: dup.mp4 beside dup.mkv silently took the .mp4
+    from tan_video.data import VideoAnnotation
+    from tan_video.data.split import check_videos
+
+    for name in ("dup.mp4", "dup.mkv", "one.mp4"):
+        (tmp_path / name).write_bytes(b"")
+    anns = [VideoAnnotation("dup", 1.0, [], "training"), VideoAnnotation("one", 1.0, [], "training")]
+    with caplog.at_level("WARNING", logger="tan_video.data.split"):
+        paths = check_videos(anns, tmp_path, readable=False)
+    assert paths == [tmp_path / "dup.mp4", tmp_path / "one.mp4"]
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [f"1 videos have more than one file (first: {tmp_path / 'dup.mp4'} is used, dup.mkv not)"]

@@ -114,6 +114,14 @@ class VideoResolver:
         raise InputError(f"video {video_id}: no file {video_id}.mp4 (or other video extension) and no "
                          "frame folder", path=root)
 
+    def others(self, video_id: str, chosen: Path) -> list[Path]:
+        """Video files of the same id that :meth:`__call__` did not choose (``dup.mkv`` beside
+        ``dup.mp4``): an ambiguity worth a word."""
+        if callable(self.videos) or os.sep in video_id or "/" in video_id:
+            return []
+        entries = self._listing(Path(self.videos)).get(video_id, [])
+        return [p for p in entries if p != chosen and p.suffix.lower() in VIDEO_EXTENSIONS]
+
 
 def num_samples(path: Path, fps: float, native_fps: float = NATIVE_FPS) -> int:
     """How many ``j / fps`` grid times the header says the video has (one container open)."""

@@ -81,6 +81,11 @@ def check_videos(anns, videos, readable: bool = True) -> list:
     if missing:
         raise InputError(f"{len(missing)} of {len(anns)} annotated videos have no file or frame folder "
                          f"(first: {missing[0]})", path=videos)
+    doubled = [(path, others) for a, path in zip(anns, paths) if (others := resolve.others(a.video_id, path))]
+    if doubled:
+        path, others = doubled[0]
+        log.warning("%d videos have more than one file (first: %s is used, %s not)", len(doubled), path,
+                    ", ".join(p.name for p in others))
     if readable:
         bad, late = [], []
         for path in paths:
