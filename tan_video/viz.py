@@ -5,10 +5,14 @@ matplotlib with the Agg backend (files only, no screen needed).
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 def _pyplot():
@@ -21,11 +25,20 @@ def _pyplot():
 
 
 def _save(plt, fig, path: str | Path) -> Path:
-    fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    with warnings.catch_warnings(record=True) as seen:  # one line for characters the font lacks, not one per glyph
+        warnings.filterwarnings("always", message=r"Glyph \d+ .* missing from")
+        fig.tight_layout()
+        fig.savefig(path, dpi=90)
     plt.close(fig)
+    missing = [w for w in seen if "missing from" in str(w.message)]
+    for w in seen:
+        if w not in missing:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if missing:
+        log.info("%s: %d characters of the labels are not in the plot's font and show as boxes", path.name,
+                 len({str(w.message) for w in missing}))
     return path
 
 
