@@ -94,8 +94,6 @@ def _cmd_train(args) -> int:
     from .training import fit
 
     cfg = load_config(args.config, args.overrides)
-    if args.resume and args.overwrite:
-        raise InputError("--resume continues a run, --overwrite starts it again: choose one")
     result = fit(cfg, resume=args.resume, overwrite=args.overwrite)
     metrics = result.get("metrics") or {}
     summary = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, float)}

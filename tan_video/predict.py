@@ -274,12 +274,12 @@ def predict_videos(videos: Sequence[str | os.PathLike], checkpoint: str | os.Pat
             raise InputError(f"--{name} must be >= {least}, got {value}")
     if not 0.0 <= options.threshold <= 1.0:  # (NaN fails too)
         raise InputError(f"--threshold is a score in [0, 1], got {options.threshold}")
+    if options.native_fps is not None and not 0 < options.native_fps < math.inf:
+        raise InputError(f"--native-fps must be positive, got {options.native_fps}")
     videos = expand_videos(videos)
     model, meta = build_model_from_checkpoint(checkpoint)
     meta["_path"] = str(checkpoint)
     check_normalisation(meta, checkpoint)
-    if options.native_fps is not None and not 0 < options.native_fps < math.inf:
-        raise InputError(f"--native-fps must be positive, got {options.native_fps}")
     prep = Preprocess.from_meta(meta, options.fps, options.native_fps)
     if takes_features(model):
         pass  # the features' rate: per file (_score_features)
@@ -351,11 +351,12 @@ def expand_videos(videos: Sequence[str | os.PathLike]) -> list[Path]:
                 out.extend(Path(m) for m in matches)
                 continue
         if path.is_dir():
-            files = [p for p in sorted(path.iterdir()) if p.is_file()]
+            entries = sorted(path.iterdir())
+            files = [p for p in entries if p.is_file()]
             if not any(p.suffix.lower() in IMAGE_EXTENSIONS for p in files):
                 inside = [p for p in files if p.suffix.lower() in (*VIDEO_EXTENSIONS, ".npy")]
                 if not inside:  # a folder of frame folders
-                    inside = [d for d in sorted(path.iterdir()) if d.is_dir() and not d.name.startswith(".")
+                    inside = [d for d in entries if d.is_dir() and not d.name.startswith(".")
                               and any(f.suffix.lower() in IMAGE_EXTENSIONS for f in d.iterdir())]
                 if inside:
                     log.info("%s: %d files to predict", path, len(inside))

@@ -445,9 +445,9 @@ def init_from_checkpoint(model: torch.nn.Module, path: str) -> None:
 def fit(cfg: Config, resume: bool = False, callbacks: list | None = None, overwrite: bool = False) -> dict:
     """Train as configured; returns the final validation metrics and the paths written.
 
-    A ``cfg.train.out`` that already holds a run (``model.pt`` or ``checkpoints/``) is an
+    A ``cfg.train.out`` that already holds a run (``model.pt`` or ``checkpoints/last.ckpt``) is an
     :class:`~tan_video.errors.InputError` unless ``resume`` (continue it) or ``overwrite`` (remove
-    its model, checkpoints, metrics and logs, then train from scratch).
+    its model, checkpoints, metrics and logs, then train from scratch); not both.
 
     Writes into ``cfg.train.out``: ``config.yaml`` (resolved), ``checkpoints/last.ckpt``
     (resumable), ``model.pt`` (the self-describing final model), ``metrics.json``, CSV and
@@ -472,7 +472,7 @@ def init_vector_math() -> None:
 
     PyTorch runs them (``sqrt`` in Adam's step, ``exp``, ``tanh``, ...) through MKL's vector
     math, split across the threads once a tensor has 2048 elements or more. Measured on the 2-core AVX-512
-    machine: in about 1 of 8 training processes started under load, the *first* such ``sqrt``
+    machine: in 8 of 69 training processes on a loaded machine, the *first* such ``sqrt``
     call (Adam's first step, on a 2352-element weight) returned half its elements, exactly the
     first thread's chunk, with a relative error up to 3e-4 instead of correctly rounded, and that
     run then took another, repeatable, path (docs/training.md, "Resuming"). A first call made
@@ -495,6 +495,8 @@ def clear_run(out: Path) -> None:
 def _claim_out_folder(cfg: Config, out: Path, resume: bool, overwrite: bool) -> None:
     """A ``train.out`` holding an earlier run (its ``model.pt`` or ``checkpoints/last.ckpt``) is
     continued (``resume``), cleared (``overwrite``) or refused in one line."""
+    if resume and overwrite:
+        raise InputError("--resume continues a run, --overwrite starts it again: choose one")
     earlier = [name for name in ("model.pt", "checkpoints/last.ckpt") if (out / name).exists()]
     if not earlier or resume:
         return

@@ -12,7 +12,7 @@ from collections import Counter
 from ..errors import InputError
 from . import annotations as ann_io
 from .datasets import LabelListDataset, VideoResolver
-from .video import _LATE_WARNED, LATE_VIDEO, open_video, video_lateness
+from .video import note_late_video, open_video
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +95,8 @@ def check_videos(anns, videos, readable: bool = True) -> list:
                 except InputError as e:
                     bad.append(str(e))
                     continue
-                if video_lateness(container) > LATE_VIDEO:
-                    late.append((path, video_lateness(container)))
-                    _LATE_WARNED.add(str(path))  # said here, once for all
+                if seconds := note_late_video(container, path):  # said here, once for all of them
+                    late.append((path, seconds))
                 container.close()
         if bad:
             raise InputError(f"{len(bad)} of {len(paths)} annotated videos are not readable videos (first: {bad[0]}); "

@@ -212,13 +212,22 @@ def video_lateness(container) -> float:
     return float(v.start_time * v.time_base) - min(starts)
 
 
+def note_late_video(container, path: Path) -> float:
+    """How late the video starts (:func:`video_lateness`) when that is more than :data:`LATE_VIDEO`
+    and not yet noted for ``path`` in this process, else 0: each late file is said once."""
+    late = video_lateness(container)
+    if late <= LATE_VIDEO or str(path) in _LATE_WARNED:
+        return 0.0
+    _LATE_WARNED.add(str(path))
+    return late
+
+
 def _warn_late_video(container, path: Path) -> None:
     """Once per file and process: the video stream starts well after the file's first stream (an
     audio track from 0 s, the first frame at 1 s). Time 0 here is the first frame; a player,
     where annotations are made, counts from the file's start, so its times are later by that much."""
-    late = video_lateness(container)
-    if late > LATE_VIDEO and str(path) not in _LATE_WARNED:
-        _LATE_WARNED.add(str(path))
+    late = note_late_video(container, path)
+    if late:
         log.warning("%s: the video starts %.2f s after the file's first stream (its audio?): times here count from the "
                     "first frame, a player's from the file's start, so annotations made in a player are %.2f s "
                     "later than these times", path, late, late)

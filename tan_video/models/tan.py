@@ -50,6 +50,7 @@ def check_clip(x) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor clip (B, 3, T, H, W), got {type(x).__module__}.{type(x).__name__} "
                         "(torch.from_numpy(frames) for an array)")
+
     def got() -> str:
         return f"{str(x.dtype).replace('torch.', '')} {tuple(x.shape)}"
 
@@ -66,6 +67,7 @@ def check_clip(x) -> None:
         raise ValueError(f"expected float32 (or bf16/fp16) frames, got {got()}: x.float()")
     if x.shape[2] == 0:
         raise ValueError(f"the clip has no frames: {got()}")
+
 
 class Bottleneck(nn.Module):
     """ResNet v1.5 bottleneck, per frame: 1x1 -> 3x3 (stride here) -> 1x1 (x4), plus shortcut.
